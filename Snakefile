@@ -1,0 +1,18 @@
+# v1rsa: deep networks against mouse V1. The table of contents of the workflow;
+# each stage lives in workflow/rules/<stage>.smk, its logic in workflow/src/v1rsa/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,97 @@
+"""The default config, the smoke config and the schema agree; bad configs stop with a clear message."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO, copy_workflow, snakemake
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Snakemake's merge of a --configfile over the Snakefile's configfile (key by key)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def schema_paths(schema: dict, prefix: tuple = ()) -> set[tuple]:
+    """Every fixed key path the schema names under `properties` (not pattern-keyed maps)."""
+    paths = set()
+    for key, sub in schema.get("properties", {}).items():
+        paths.add(prefix + (key,))
+        paths |= schema_paths(sub, prefix + (key,))
+    return paths
+
+
+def config_paths(config: dict, prefix: tuple = ()) -> set[tuple]:
+    paths = set()
+    for key, value in config.items():
+        paths.add(prefix + (key,))
+        if isinstance(value, dict) and key != "datasets":
+            paths |= config_paths(value, prefix + (key,))
+    return paths
+
+
+def test_default_config_is_valid():
+    validate(load_yaml(REPO / "config" / "config.yaml"), str(SCHEMA))
+
+
+def test_smoke_config_is_valid_over_the_default():
+    config = merged(load_yaml(REPO / "config" / "config.yaml"), load_yaml(REPO / "config" / "smoke.yaml"))
+    validate(config, str(SCHEMA))
+
+
+def test_every_schema_key_is_in_the_default_config():
+    """The default config documents every knob the schema knows (and nothing else)."""
+    schema = load_yaml(SCHEMA)
+    config = load_yaml(REPO / "config" / "config.yaml")
+    assert schema_paths(schema) == config_paths(config)
+
+
+@pytest.mark.parametrize(
+    ("override", "names"),
+    [
+        ({"binning": {"n_folds": "two"}}, ["n_folds", "integer"]),
+        ({"binning": {"bin_width": 1}}, ["bin_width"]),
+        ({"device": "gpu"}, ["device"]),
+        ({"datasets": {"x": {"source": "download", "layout": "raw", "url": "not a url"}}}, ["url"]),
+    ],
+)
+def test_schema_rejects_bad_values(override, names):
+    config = merged(load_yaml(REPO / "config" / "config.yaml"), override)
+    with pytest.raises(WorkflowError) as err:
+        validate(config, str(SCHEMA))
+    for name in names:
+        assert name in str(err.value)
+
+
+def test_snakemake_stops_on_a_wrong_type_naming_the_key(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "bad.yaml").write_text("preprocess:\n  test_every: four\n")
+    result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert "test_every" in result.stdout + result.stderr
+
+
+def test_snakemake_stops_on_an_unknown_dataset_in_run(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "bad.yaml").write_text("run: [nope]\n")
+    result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert "nope" in result.stdout + result.stderr

@@ -1,0 +1,60 @@
+# Config validation and the input functions every stage shares.
+import json
+import re
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+def _datasets_with(source):
+    return [name for name, entry in config["datasets"].items() if entry["source"] == source]
+
+
+SIMULATED = _datasets_with("simulate")
+DOWNLOADED = _datasets_with("download")
+LOCAL = _datasets_with("local")
+
+for _name in config["run"]:
+    if _name not in config["datasets"]:
+        raise ValueError(
+            f"config: run names dataset {_name!r}, which is not a key of datasets "
+            f"(known: {sorted(config['datasets'])})"
+        )
+
+
+def _alternation(names):
+    """A wildcard constraint that matches exactly these names (and nothing when empty)."""
+    return "|".join(map(re.escape, names)) if names else "(?!x)x"
+
+
+def dataset_entry(dataset):
+    return config["datasets"][dataset]
+
+
+def raw_suffix(dataset):
+    return "npy" if dataset_entry(dataset)["layout"] == "raw" else "npz"
+
+
+def raw_path(wildcards):
+    """The raw file of a dataset, as published or simulated: resources/{dataset}/raw.{npy,npz}."""
+    return f"resources/{wildcards.dataset}/raw.{raw_suffix(wildcards.dataset)}"
+
+
+def raw_source(dataset):
+    """A short description of where a dataset's raw file comes from (stored in attrs)."""
+    entry = dataset_entry(dataset)
+    if entry["source"] == "simulate":
+        return "simulate " + json.dumps(entry.get("simulate", {}), sort_keys=True)
+    if entry["source"] == "download":
+        return f"download {entry['url']}"
+    return f"local {entry['path']}"
+
+
+def final_outputs():
+    """Every final output of every stage, for each dataset in config['run']."""
+    outputs = []
+    for dataset in config["run"]:
+        outputs += [f"results/{dataset}/trials.nc", f"results/{dataset}/conditions.nc"]
+    return outputs

@@ -1,0 +1,19 @@
+"""zscore: raw recording -> z-scored single trials (trials.nc) and orientation bins (conditions.nc)."""
+
+from v1rsa import io, load, preprocess
+from v1rsa.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+params = snakemake.params
+checksum = load.file_sha256(snakemake.input.raw)
+if params.layout == "raw":
+    raw = load.load_raw(snakemake.input.raw)
+    trials = preprocess.preprocess(raw, **params.preprocess, source=params.source, checksum=checksum)
+    del raw
+    conditions = preprocess.bin_conditions(trials, **params.binning)
+else:
+    conditions = load.load_binned(snakemake.input.raw, params.layout)
+    conditions.attrs.update(source=params.source, checksum=checksum)
+    trials = load.binned_as_trials(conditions)
+io.write_netcdf(trials, snakemake.output.trials)
+io.write_netcdf(conditions, snakemake.output.conditions)
