@@ -1,0 +1,159 @@
+"""The encoding model (grating → neurons), its R², noise ceiling and mean-tuning baseline."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import r2_score
+
+from v1rsa import encoding, stimuli, training
+
+N_NEURONS = 150
+ORIENTATIONS = np.arange(3.0, 360.0, 6.0)  # the 6°-binned conditions
+
+
+@pytest.fixture(scope="module")
+def synthetic_folds():
+    """Two folds of 'neurons' that read the hand-made conv features of ±0.5 gratings out linearly.
+
+    Each neuron mixes a tuning shared by the whole population with its own random read-out of
+    the 1152 features, z-scored across conditions; each fold adds independent noise.
+    """
+    rng = np.random.default_rng(0)
+    images = stimuli.gratings(ORIENTATIONS, res=0.025, offset=-0.5)[:, None]
+    with torch.no_grad():
+        features = torch.nn.functional.conv2d(
+            torch.from_numpy(images),
+            torch.from_numpy(stimuli.handmade_filters(zero_mean=True))[:, None],
+            padding=3).flatten(1).double().numpy()
+    assert features.shape == (60, 1152)
+    own = features @ rng.normal(size=(1152, N_NEURONS))
+    shared = features @ rng.normal(size=1152)
+    tuning = (own - own.mean(0)) / own.std(0) + 1.5 * ((shared - shared.mean()) / shared.std())[:, None]
+    tuning = (tuning - tuning.mean(0)) / tuning.std(0)
+    fold_a = tuning + rng.normal(scale=0.6, size=tuning.shape)
+    fold_b = tuning + rng.normal(scale=0.6, size=tuning.shape)
+    return images, tuning, fold_a, fold_b
+
+
+def test_convfc_is_the_course_encoding_model():
+    model = encoding.ConvFC(N_NEURONS, seed=1)
+    assert model.conv.padding == (3, 3) and model.conv.out_channels == 6
+    assert (model.fc.in_features, model.fc.out_features) == (1152, N_NEURONS)
+    np.testing.assert_array_equal(model.conv.weight.detach().numpy()[:, 0],
+                                  stimuli.handmade_filters(zero_mean=True))
+    assert model.fc.weight.std().item() == pytest.approx(0.01, rel=0.02)
+    images = torch.from_numpy(stimuli.gratings([0.0, 30.0], res=0.025, offset=-0.5))
+    expected = model.fc(model.conv(images[:, None]).flatten(1))  # no nonlinearity anywhere
+    torch.testing.assert_close(model(images), expected)
+    with pytest.raises(ValueError, match=r"expects \(n, 12, 16\)"):
+        model(torch.zeros(1, 48, 64))
+
+
+def test_held_out_r2_beats_the_mean_tuning_baseline(synthetic_folds):
+    images, _, fold_a, fold_b = synthetic_folds
+    model = encoding.ConvFC(N_NEURONS, seed=0)
+    # The course's lr = 2 is for ≈ 23,600 neurons; the MSE averages over neurons, so scale it.
+    history = encoding.train_encoder(model, images, fold_a, lr=2.0 * N_NEURONS / 23_589 * 5,
+                                     val_images=images, val_responses=fold_b, progress=False)
+    train_rows = [row for row in history if row["split"] == "train"]
+    assert [row["iteration"] for row in train_rows] == list(range(1, 201))
+    assert len(history) == 400 and train_rows[-1]["mse"] < 0.5 * train_rows[0]["mse"]
+
+    r2_model = encoding.r2_per_neuron(encoding.predict(model, images), fold_b)
+    r2_baseline = encoding.r2_per_neuron(encoding.mean_tuning_baseline(fold_a), fold_b)
+    ceiling = encoding.split_half_noise_ceiling(fold_a, fold_b)
+    assert np.median(r2_baseline) > 0.2, "the shared tuning should give the baseline some R²"
+    assert np.median(r2_model) > np.median(r2_baseline) + 0.1
+    assert np.mean(r2_model > r2_baseline) > 0.8
+    assert np.median(encoding.normalised_r2(r2_model, ceiling)) < 1.05
+
+
+def test_course_learning_rate_with_few_neurons_fails_with_advice(synthetic_folds):
+    images, _, fold_a, _ = synthetic_folds
+    with pytest.raises(RuntimeError, match="lower the learning rate"):
+        encoding.train_encoder(encoding.ConvFC(N_NEURONS), images, fold_a, progress=False)
+
+
+def test_loss_is_mse_plus_l2_and_l1_on_fc_weights(synthetic_folds):
+    images, _, fold_a, _ = synthetic_folds
+    model = encoding.ConvFC(N_NEURONS, seed=2)
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(images)).double().numpy()
+        weights = model.fc.weight.double().numpy()
+    history = encoding.train_encoder(model, images, fold_a, lr=1e-3, n_iterations=1,
+                                     l2=0.1, l1=0.01, progress=False)
+    mse = np.mean((predicted - fold_a) ** 2)
+    assert history[0]["mse"] == pytest.approx(mse, rel=1e-5)
+    expected = mse + 0.1 * np.sum(weights**2) + 0.01 * np.sum(np.abs(weights))
+    assert history[0]["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_r2_per_neuron_matches_sklearn():
+    rng = np.random.default_rng(1)
+    measured = rng.normal(size=(30, 8))
+    predicted = measured + rng.normal(scale=0.8, size=(30, 8))
+    np.testing.assert_allclose(encoding.r2_per_neuron(predicted, measured),
+                               r2_score(measured, predicted, multioutput="raw_values"))
+    measured[:, 0] = 2.0
+    assert np.isnan(encoding.r2_per_neuron(predicted, measured)[0])
+    with pytest.raises(ValueError, match="n_conditions, n_neurons"):
+        encoding.r2_per_neuron(predicted[:, :3], measured)
+
+
+def test_split_half_noise_ceiling_is_the_r2_of_the_true_tuning():
+    """Monte Carlo: the estimate matches the R² that the noise-free tuning reaches on fold b."""
+    rng = np.random.default_rng(2)
+    n_conditions, n_neurons = 60, 4000
+    signal_sd = np.repeat([0.0, 0.5, 1.0, 2.0], n_neurons // 4)
+    tuning = rng.normal(size=(n_conditions, n_neurons)) * signal_sd
+    fold_a = tuning + rng.normal(size=tuning.shape)
+    fold_b = tuning + rng.normal(size=tuning.shape)
+    ceiling = encoding.split_half_noise_ceiling(fold_a, fold_b)
+    np.testing.assert_allclose(ceiling,
+                               (1 + r2_score(fold_b, fold_a, multioutput="raw_values")) / 2)
+    true_r2 = r2_score(fold_b, tuning, multioutput="raw_values")
+    split_half_r = np.array([np.corrcoef(fold_a[:, i], fold_b[:, i])[0, 1]
+                             for i in range(n_neurons)])
+    for level in range(4):
+        group = slice(level * 1000, (level + 1) * 1000)
+        # a ratio estimate: biased by about −1/n_conditions for weakly tuned neurons
+        assert ceiling[group].mean() == pytest.approx(true_r2[group].mean(), abs=0.025)
+    assert abs(ceiling[:1000].mean()) < 0.05  # untuned neurons: nothing to explain
+    # s² / (s² + σ²), the explainable fraction of one fold's variance
+    assert ceiling[3000:].mean() == pytest.approx(4 / 5, abs=0.02)
+    # Spearman–Brown would score the mean of both folds, not the one held out: too high here
+    spearman_brown = 2 * split_half_r / (1 + split_half_r)
+    assert spearman_brown[2000:3000].mean() - true_r2[2000:3000].mean() > 0.1
+
+
+def test_normalised_r2_divides_by_a_positive_ceiling():
+    normalised = encoding.normalised_r2([0.3, 0.2, 0.1], [0.6, 0.0, -0.1])
+    assert normalised[0] == pytest.approx(0.5)
+    assert np.isnan(normalised[1:]).all()
+
+
+def test_mean_tuning_baseline_fits_offset_and_gain_per_neuron():
+    rng = np.random.default_rng(3)
+    responses = rng.normal(size=(60, 5)) + np.linspace(-1, 1, 60)[:, None] * [0, 1, 2, -1, 3]
+    predicted = encoding.mean_tuning_baseline(responses)
+    mean_tuning = responses.mean(axis=1)
+    for neuron in range(5):
+        gain, offset = np.polyfit(mean_tuning, responses[:, neuron], 1)
+        np.testing.assert_allclose(predicted[:, neuron], offset + gain * mean_tuning)
+    flat = np.ones((4, 3)) * [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(encoding.mean_tuning_baseline(flat), flat)
+
+
+def test_state_dict_round_trips_through_metrics_architecture(tmp_path):
+    model = encoding.ConvFC(7, seed=4)
+    path = tmp_path / "model.pt"
+    training.save_state_dict(model, path)
+    arch = json.loads(json.dumps(encoding.architecture(model)))
+    rebuilt = training.load_state_dict(encoding.build(arch), path)
+    images = stimuli.gratings([10.0, 100.0], res=0.025, offset=-0.5)
+    np.testing.assert_array_equal(encoding.predict(rebuilt, images),
+                                  encoding.predict(model, images))
+    with pytest.raises(ValueError, match="needs 'n_neurons'"):
+        encoding.build({"n_channels": 6})

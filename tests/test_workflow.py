@@ -1,0 +1,125 @@
+"""The real snakemake CLI on the smoke config, in a temporary copy of the workflow."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import xarray as xr
+from v1rsa import load
+
+from conftest import copy_workflow, snakemake
+from fileserver import FileServer, send_bytes
+
+pytestmark = pytest.mark.workflow
+
+
+def test_smoke_run_writes_the_data_contract(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    with xr.open_dataset(results / "trials.nc", engine="h5netcdf") as trials:
+        assert trials["response"].dims == ("trial", "neuron")
+        assert trials["response"].dtype == np.float32
+        assert set(np.unique(trials["split"].values)) == {"train", "test"}
+        assert trials.attrs["single_trials"] == 1
+        assert trials.attrs["checksum"] == load.file_sha256(
+            smoke_run / "resources" / "smoke" / "raw.npy"
+        )
+        response = trials["response"].values
+    assert np.isfinite(response).all()
+    np.testing.assert_allclose(response.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(response.std(axis=0), 1, atol=1e-3)
+    with xr.open_dataset(results / "conditions.nc", engine="h5netcdf") as conditions:
+        assert conditions["response"].dims == ("condition", "neuron")
+        assert conditions["response_fold"].dims == ("fold", "condition", "neuron")
+        assert conditions.sizes["condition"] == 60  # 6-degree bins in config/smoke.yaml
+        assert conditions.sizes["fold"] == 2
+    raw = load.load_raw(smoke_run / "resources" / "smoke" / "raw.npy")
+    assert raw["sresp"].shape == (400, 1200)
+
+
+def test_a_finished_run_has_nothing_left_to_do(smoke_run):
+    result = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def binned_npz(tmp_path, n_neurons=50, seed=0):
+    """An NMA W3D4_stringer_oribinned6_split.npz look-alike; returns its bytes."""
+    rng = np.random.default_rng(seed)
+    path = tmp_path / "served.npz"
+    np.savez(
+        path,
+        resp_train=rng.normal(size=(60, n_neurons)),
+        resp_test=rng.normal(size=(60, n_neurons)),
+        stimuli=np.arange(60) * 6.0 + 3.0,
+    )
+    return path.read_bytes()
+
+
+def download_config(url: str, known_hash: str) -> str:
+    return (
+        "run: [served]\n"
+        "datasets:\n"
+        "  served:\n"
+        "    source: download\n"
+        "    layout: oribinned6_split\n"
+        f"    url: {url}\n"
+        f"    known_hash: {known_hash}\n"
+        "download:\n"
+        "  retries: 0\n"
+    )
+
+
+@pytest.fixture
+def server():
+    server = FileServer()
+    yield server
+    server.close()
+
+
+def test_download_then_zscore_from_a_local_http_server(server, tmp_path):
+    body = binned_npz(tmp_path)
+    url = server.add("oribinned6_split.npz", send_bytes(body))
+    workdir = copy_workflow(tmp_path / "wf")
+    md5 = hashlib.md5(body).hexdigest()
+    (workdir / "served.yaml").write_text(download_config(url, f"md5:{md5}"))
+    snakemake(workdir, "results/served/conditions.nc", "--configfile", "served.yaml")
+    raw = workdir / "resources" / "served" / "raw.npz"
+    assert raw.read_bytes() == body
+    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text().strip()
+    assert record == "sha256:" + hashlib.sha256(body).hexdigest()
+    with xr.open_dataset(workdir / "results" / "served" / "conditions.nc", engine="h5netcdf") as ds:
+        assert ds["response_fold"].shape == (2, 60, 50)
+
+
+def test_a_wrong_checksum_stops_the_download_and_leaves_no_file(server, tmp_path):
+    url = server.add("oribinned6_split.npz", send_bytes(binned_npz(tmp_path)))
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "served.yaml").write_text(download_config(url, "md5:" + "0" * 32))
+    result = snakemake(
+        workdir, "results/served/conditions.nc", "--configfile", "served.yaml", check=False
+    )
+    assert result.returncode != 0
+    log = (workdir / "logs" / "served" / "download_npz.log").read_text()
+    assert "md5:" + "0" * 32 in log
+    assert not list((workdir / "resources" / "served").glob("raw.npz*"))
+    assert not (workdir / "results" / "served").exists()
+
+
+def test_a_local_file_is_checked_and_linked(tmp_path):
+    body = binned_npz(tmp_path)
+    mine = tmp_path / "my_recording.npz"
+    mine.write_bytes(body)
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "local.yaml").write_text(
+        "run: [mine]\n"
+        "datasets:\n"
+        "  mine:\n"
+        "    source: local\n"
+        "    layout: oribinned6_split\n"
+        f"    path: {mine}\n"
+        f"    known_hash: sha256:{hashlib.sha256(body).hexdigest()}\n"
+    )
+    snakemake(workdir, "results/mine/conditions.nc", "--configfile", "local.yaml")
+    assert (workdir / "resources" / "mine" / "raw.npz").resolve() == mine.resolve()
+    assert (workdir / "results" / "mine" / "conditions.nc").exists()
