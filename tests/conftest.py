@@ -41,7 +41,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
-    """A finished run of config/smoke.yaml in a temporary copy of the workflow (shared, read-only)."""
+    """A finished run of config/smoke.yaml in a temporary copy of the workflow (read-only)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
     snakemake(workdir, "--configfile", "config/smoke.yaml")
     return workdir

@@ -1,4 +1,4 @@
-"""The default config, the smoke config and the schema agree; bad configs stop with a clear message."""
+"""The default config, the smoke config and the schema agree; bad configs stop clearly."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_default_config_is_valid():
 
 
 def test_smoke_config_is_valid_over_the_default():
-    config = merged(load_yaml(REPO / "config" / "config.yaml"), load_yaml(REPO / "config" / "smoke.yaml"))
+    default = load_yaml(REPO / "config" / "config.yaml")
+    config = merged(default, load_yaml(REPO / "config" / "smoke.yaml"))
     validate(config, str(SCHEMA))
 
 

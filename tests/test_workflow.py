@@ -7,10 +7,10 @@ import hashlib
 import numpy as np
 import pytest
 import xarray as xr
-from v1rsa import load
 
 from conftest import copy_workflow, snakemake
 from fileserver import FileServer, send_bytes
+from v1rsa import load
 
 pytestmark = pytest.mark.workflow
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -36,12 +34,11 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``.
+    """Seed torch's global generator (weight initialisation); return a CPU generator for the rest.
 
-    With the same seed and machine, training on the CPU gives identical weights.
+    NumPy code in v1rsa takes its own ``numpy.random.Generator``, so no global NumPy state is
+    touched. With the same seed and machine, training on the CPU gives identical weights.
     """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
