@@ -13,6 +13,15 @@ N_NEURONS = 150
 ORIENTATIONS = np.arange(3.0, 360.0, 6.0)  # the 6°-binned conditions
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """These models are tiny: on a busy shared CPU, extra torch threads only wait on each other."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
 @pytest.fixture(scope="module")
 def synthetic_folds():
     """Two folds of 'neurons' that read the hand-made conv features of ±0.5 gratings out linearly.
@@ -28,10 +37,12 @@ def synthetic_folds():
             torch.from_numpy(stimuli.handmade_filters(zero_mean=True))[:, None],
             padding=3).flatten(1).double().numpy()
     assert features.shape == (60, 1152)
+    def zscore(x):
+        return (x - x.mean(0)) / x.std(0)
+
     own = features @ rng.normal(size=(1152, N_NEURONS))
-    shared = features @ rng.normal(size=1152)
-    tuning = (own - own.mean(0)) / own.std(0) + 1.5 * ((shared - shared.mean()) / shared.std())[:, None]
-    tuning = (tuning - tuning.mean(0)) / tuning.std(0)
+    shared = features @ rng.normal(size=(1152, 1))
+    tuning = zscore(zscore(own) + 1.5 * zscore(shared))
     fold_a = tuning + rng.normal(scale=0.6, size=tuning.shape)
     fold_b = tuning + rng.normal(scale=0.6, size=tuning.shape)
     return images, tuning, fold_a, fold_b

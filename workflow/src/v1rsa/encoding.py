@@ -1,0 +1,291 @@
+"""The encoding model (the course's bonus, SCIENCE.md §4): grating image → every neuron's response.
+
+``ConvFC`` is one convolution (no nonlinearity) on 12 × 16 gratings with values ±0.5, flattened to
+6 × 12 × 16 = 1152 units and read out linearly by each neuron. It is trained full-batch on the
+trial-averaged responses of one fold of trials (``response_fold`` fold 0 of ``conditions.nc``)
+and tested on the other fold, against two references:
+
+- a noise ceiling, the R² that the noise-free tuning curves would reach on the held-out fold,
+  estimated from the two folds (:func:`split_half_noise_ceiling`);
+- a baseline, the population-mean tuning curve fitted to each neuron with its own offset and
+  gain (:func:`mean_tuning_baseline`). Predicting each neuron's mean response is the R² = 0
+  reference already built into R², so it is not a baseline worth a function.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from v1rsa.stimuli import handmade_filters
+from v1rsa.training import pick_device
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_ARCHITECTURE = {
+    "n_channels": 6,
+    "kernel_size": 7,
+    "image_shape": (12, 16),
+    "handmade_init": True,
+}
+
+
+class ConvFC(nn.Module):
+    """Grating image (12 × 16 by default) → predicted responses of ``n_neurons`` neurons.
+
+    Submodules: ``conv`` Conv2d(1, n_channels, kernel_size, 'same' padding), no nonlinearity;
+    ``fc`` Linear(n_channels·H·W → n_neurons) (1152 inputs by default) with weights drawn from
+    N(0, 0.01²) and PyTorch's default bias. ``handmade_init`` sets the conv weights to the
+    zero-mean hand-made filters (:func:`v1rsa.stimuli.handmade_filters`) and the bias to 0.
+    Random weights are drawn from ``seed`` (the global random state is left alone).
+    """
+
+    def __init__(self, n_neurons: int, n_channels: int = 6, kernel_size: int = 7,
+                 image_shape: tuple[int, int] = (12, 16), handmade_init: bool = True,
+                 *, seed: int = 0):
+        super().__init__()
+        height, width = (int(v) for v in image_shape)
+        for name, value in (("n_neurons", n_neurons), ("n_channels", n_channels),
+                            ("kernel_size", kernel_size)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"ConvFC: {name} must be a positive integer, got {value!r}")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"ConvFC: kernel_size must be odd so that 'same' padding keeps the "
+                             f"image size, got {kernel_size}")
+        if handmade_init and (n_channels, kernel_size) != (6, 7):
+            raise ValueError(
+                f"ConvFC: handmade_init needs n_channels=6 and kernel_size=7 (the course's six "
+                f"7 × 7 filters), got n_channels={n_channels}, kernel_size={kernel_size}; "
+                "set handmade_init=False to start from random filters")
+        self.arch = {"n_neurons": int(n_neurons), "n_channels": int(n_channels),
+                     "kernel_size": int(kernel_size), "image_shape": (height, width),
+                     "handmade_init": bool(handmade_init)}
+        self.image_shape = (height, width)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.conv = nn.Conv2d(1, n_channels, kernel_size, padding=kernel_size // 2)
+            self.fc = nn.Linear(n_channels * height * width, n_neurons)
+            nn.init.normal_(self.fc.weight, std=0.01)
+        if handmade_init:
+            with torch.no_grad():
+                self.conv.weight.copy_(torch.from_numpy(handmade_filters(zero_mean=True))[:, None])
+                self.conv.bias.zero_()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: (n, H, W) or (n, 1, H, W) float → (n, n_neurons) predicted responses."""
+        if images.ndim == 3:
+            images = images.unsqueeze(1)
+        if images.ndim != 4 or images.shape[1] != 1 or tuple(images.shape[2:]) != self.image_shape:
+            raise ValueError(f"ConvFC expects (n, {self.image_shape[0]}, {self.image_shape[1]}) "
+                             f"images, got shape {tuple(images.shape)}")
+        return self.fc(self.conv(images).flatten(1))
+
+
+def architecture(model: ConvFC) -> dict:
+    """The constructor arguments that rebuild ``model`` (JSON-ready; for ``metrics.json``)."""
+    arch = dict(model.arch)
+    arch["image_shape"] = list(arch["image_shape"])
+    return arch
+
+
+def build(arch: dict) -> ConvFC:
+    """A fresh :class:`ConvFC` from :func:`architecture`'s dict (``n_neurons`` is required)."""
+    known = set(_DEFAULT_ARCHITECTURE) | {"n_neurons"}
+    unknown = sorted(set(arch) - known)
+    if unknown:
+        raise ValueError(f"architecture: unknown ConvFC parameter(s) {unknown}; expected some "
+                         f"of {sorted(known)}")
+    if "n_neurons" not in arch:
+        raise ValueError("architecture: ConvFC needs 'n_neurons'")
+    params = {**_DEFAULT_ARCHITECTURE, **arch}
+    params["image_shape"] = tuple(params["image_shape"])
+    return ConvFC(**params)
+
+
+def _as_encoding_data(images, responses, model: ConvFC, what: str):
+    images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    responses = torch.as_tensor(np.asarray(responses), dtype=torch.float32)
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4 or images.shape[1] != 1 or tuple(images.shape[2:]) != model.image_shape:
+        raise ValueError(f"{what}: images must be (n, 1, {model.image_shape[0]}, "
+                         f"{model.image_shape[1]}), got shape {tuple(images.shape)}")
+    n_neurons = model.fc.out_features
+    if responses.shape != (images.shape[0], n_neurons):
+        raise ValueError(f"{what}: responses must be (n_images, n_neurons) = "
+                         f"({images.shape[0]}, {n_neurons}), got shape {tuple(responses.shape)}")
+    if not bool(torch.isfinite(responses).all()):
+        raise ValueError(f"{what}: responses hold NaN or infinite values")
+    return images, responses
+
+
+def train_encoder(
+    model: ConvFC,
+    images,
+    responses,
+    *,
+    lr: float = 2.0,
+    momentum: float = 0.9,
+    n_iterations: int = 200,
+    l2: float = 5e-4,
+    l1: float = 1e-6,
+    device: str | torch.device = "cpu",
+    val_images=None,
+    val_responses=None,
+    progress: bool = True,
+) -> list[dict]:
+    """Fit ``model`` in place by full-batch gradient descent with momentum (the course's recipe).
+
+    images: (n, 1, H, W) or (n, H, W) float (gratings − 0.5); responses: (n, n_neurons) float.
+    Objective: MSE over all n × n_neurons entries + ``l2``·Σ w² + ``l1``·Σ |w| over the ``fc``
+    weights (not the biases), as in the course. The MSE is also averaged over neurons, so the
+    step each neuron's read-out takes scales as lr / n_neurons: the course's lr = 2 was set for
+    ≈ 23,600 neurons; scale lr with the number of neurons when fitting far fewer (or far more).
+    Full-batch descent draws nothing at random: the seed is the model's (:class:`ConvFC`).
+    Returns one row per iteration and split, ``{"iteration", "split", "loss", "mse"}`` — the
+    objective and the plain MSE before that iteration's step; a ``"validation"`` row is added
+    when ``val_images``/``val_responses`` are given. The model is left on ``device``, in eval mode.
+    """
+    if n_iterations < 1:
+        raise ValueError(f"n_iterations must be positive, got {n_iterations}")
+    has_val = val_images is not None or val_responses is not None
+    if has_val and (val_images is None or val_responses is None):
+        raise ValueError("give both val_images and val_responses, or neither")
+    device = pick_device(str(device))
+    images, responses = _as_encoding_data(images, responses, model, "train_encoder")
+    images, responses = images.to(device), responses.to(device)
+    if has_val:
+        val_images, val_responses = _as_encoding_data(val_images, val_responses, model,
+                                                      "train_encoder (validation)")
+        val_images, val_responses = val_images.to(device), val_responses.to(device)
+    model.to(device)
+    model.train()
+
+    def objective(predicted, measured):
+        mse = nn.functional.mse_loss(predicted, measured)
+        weights = model.fc.weight
+        return mse + l2 * weights.square().sum() + l1 * weights.abs().sum(), mse
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    history: list[dict] = []
+    log_every = max(1, n_iterations // 10)
+    for iteration in tqdm(range(1, n_iterations + 1), desc="train_encoder", unit="step",
+                          disable=not progress):
+        loss, mse = objective(model(images), responses)
+        if not torch.isfinite(loss):
+            raise RuntimeError(
+                f"train_encoder: the loss became {loss.item()} at iteration {iteration}; lower "
+                f"the learning rate (lr={lr}; the course's lr=2 suits ≈ 23,600 neurons, this "
+                f"model has {model.fc.out_features})")
+        train_row = {"iteration": iteration, "split": "train", "loss": loss.item(),
+                     "mse": mse.item()}
+        history.append(train_row)
+        if has_val:
+            with torch.no_grad():
+                val_loss, val_mse = objective(model(val_images), val_responses)
+            history.append({"iteration": iteration, "split": "validation",
+                            "loss": val_loss.item(), "mse": val_mse.item()})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if iteration % log_every == 0 or iteration == n_iterations:
+            log.info(f"iteration {iteration}/{n_iterations}: loss {train_row['loss']:.5f} "
+                     f"mse {train_row['mse']:.5f}")
+    model.eval()
+    return history
+
+
+def predict(model: ConvFC, images, device: str | torch.device = "cpu") -> np.ndarray:
+    """(n, n_neurons) float32 predicted responses to images (n, H, W) or (n, 1, H, W)."""
+    device = pick_device(str(device))
+    images = torch.as_tensor(np.asarray(images), dtype=torch.float32).to(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(images).cpu().numpy()
+    finally:
+        model.train(was_training)
+
+
+def _check_pair(predicted, measured, names=("predicted", "measured")):
+    predicted = np.asarray(predicted, dtype=np.float64)
+    measured = np.asarray(measured, dtype=np.float64)
+    if measured.ndim != 2 or predicted.shape != measured.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must both be (n_conditions, n_neurons), got "
+                         f"shapes {predicted.shape} and {measured.shape}")
+    if measured.shape[0] < 2:
+        raise ValueError(f"need at least 2 conditions to compute R², got {measured.shape[0]}")
+    return predicted, measured
+
+
+def r2_per_neuron(predicted, measured) -> np.ndarray:
+    """Coefficient of determination of each neuron's tuning: (n_neurons,) float64.
+
+    predicted, measured: (n_conditions, n_neurons). R² = 1 − SS_res / SS_tot with SS_tot taken
+    around each neuron's mean over conditions (as ``sklearn.metrics.r2_score`` with
+    ``multioutput="raw_values"``); NaN for a neuron whose measured responses are constant.
+    """
+    predicted, measured = _check_pair(predicted, measured)
+    ss_res = np.sum((measured - predicted) ** 2, axis=0)
+    ss_tot = np.sum((measured - measured.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
+
+
+def split_half_noise_ceiling(fold_a, fold_b) -> np.ndarray:
+    """The R² on ``fold_b`` that each neuron's noise-free tuning curve would reach: (n_neurons,).
+
+    fold_a, fold_b: (n_conditions, n_neurons) mean responses from two disjoint halves of the
+    trials (``response_fold``); fold_b is the held-out half the model is scored on.
+
+    One half predicting the other reaches R²_ab = ``r2_per_neuron(fold_a, fold_b)``, but its
+    errors carry the noise of both halves: E Σ(a − b)² = 2·n·σ², while the true tuning curve f
+    leaves only E Σ(b − f)² = n·σ² (σ²: the noise variance of a half's mean, equal in both halves
+    when they hold equal numbers of trials). Hence the ceiling is 1 − Σ(a − b)² / (2·SS_tot,b)
+    = (1 + R²_ab) / 2. No Spearman–Brown step: that would give the reliability of the mean of
+    *both* halves, but the model is scored against one half only. About 0 for a neuron with no
+    tuning, it can come out slightly negative through noise.
+    """
+    return (1.0 + r2_per_neuron(fold_a, fold_b)) / 2.0
+
+
+def normalised_r2(r2, noise_ceiling) -> np.ndarray:
+    """R² as a fraction of the noise ceiling: r2 / noise_ceiling, NaN where the ceiling ≤ 0."""
+    r2 = np.asarray(r2, dtype=np.float64)
+    noise_ceiling = np.asarray(noise_ceiling, dtype=np.float64)
+    if r2.shape != noise_ceiling.shape:
+        raise ValueError(f"r2 and noise_ceiling must have the same shape, got {r2.shape} "
+                         f"and {noise_ceiling.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(noise_ceiling > 0, r2 / noise_ceiling, np.nan)
+
+
+def mean_tuning_baseline(train_responses) -> np.ndarray:
+    """Predictions of a model of the mean tuning: (n_conditions, n_neurons) float64.
+
+    train_responses: (n_conditions, n_neurons), the fold the encoding model is trained on. The
+    population-mean tuning curve m(c) (mean over neurons per condition) is fitted to each
+    neuron i by least squares, r_i(c) ≈ a_i + b_i·m(c), and the fit is returned for the same
+    conditions, to be scored on the held-out fold with :func:`r2_per_neuron`. It captures what
+    every neuron shares with the population (overall gain, e.g. for cardinal orientations)
+    but no neuron's own preference: the encoding model has to beat it to show it learnt tuning.
+    """
+    responses = np.asarray(train_responses, dtype=np.float64)
+    if responses.ndim != 2 or responses.shape[0] < 2:
+        raise ValueError(f"train_responses must be (n_conditions ≥ 2, n_neurons), got shape "
+                         f"{responses.shape}")
+    mean_tuning = responses.mean(axis=1)
+    centred_tuning = mean_tuning - mean_tuning.mean()
+    variance = np.sum(centred_tuning**2)
+    neuron_means = responses.mean(axis=0)
+    if variance > 0:
+        gain = centred_tuning @ (responses - neuron_means) / variance
+    else:
+        gain = np.zeros(responses.shape[1])
+    return neuron_means + np.outer(centred_tuning, gain)

@@ -1,0 +1,269 @@
+"""The normative model of Tutorial 3: a small CNN trained to tell gratings tilted left from right.
+
+``TiltCNN`` is conv → ReLU → max-pool → fc → ReLU → out (SCIENCE.md §4). Its layers are read later
+with forward hooks by submodule name (``v1rsa.activations``): the ``pool`` hook sees max-pooled
+*post-ReLU* activations (the ReLU is applied before ``pool`` in ``forward``), the ``fc`` hook
+the Linear output *before* its ReLU, as in the course.
+
+The course ends the network in a sigmoid and trains with BCE; here ``forward`` returns the logit
+and training uses ``BCEWithLogitsLoss`` — the same loss and gradients, but numerically safe for
+confident outputs. P(tilted right) = ``torch.sigmoid(model(images))``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from v1rsa.stimuli import handmade_filters
+from v1rsa.training import pick_device
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_ARCHITECTURE = {
+    "n_channels": 6,
+    "kernel_size": 7,
+    "pool_size": 8,
+    "hidden": 10,
+    "handmade_init": True,
+    "dropout": 0.0,
+    "batch_norm": False,
+    "image_shape": (48, 64),
+}
+
+
+class TiltCNN(nn.Module):
+    """Grating image (48 × 64 by default) → logit of P(tilted right).
+
+    Submodules: ``conv`` Conv2d(1, n_channels, kernel_size, 'same' padding), ``conv_norm``
+    (BatchNorm2d when ``batch_norm``, else identity), ``pool`` MaxPool2d(pool_size) applied to
+    ReLU(conv) — n_channels × H/pool × W/pool units (6 × 6 × 8 = 288) —, ``dropout`` on the
+    flattened pool units, ``fc`` Linear(→ hidden), ``out`` Linear(hidden → 1).
+    ``handmade_init`` sets the conv weights to :func:`v1rsa.stimuli.handmade_filters` (needs 6
+    channels of 7 × 7) and the conv bias to 0. The other weights are drawn with PyTorch's default
+    initialisation from ``seed`` (the global random state is left alone).
+    """
+
+    def __init__(self, n_channels: int = 6, kernel_size: int = 7, pool_size: int = 8,
+                 hidden: int = 10, handmade_init: bool = True, dropout: float = 0.0,
+                 batch_norm: bool = False, image_shape: tuple[int, int] = (48, 64),
+                 *, seed: int = 0):
+        super().__init__()
+        height, width = (int(v) for v in image_shape)
+        for name, value in (("n_channels", n_channels), ("kernel_size", kernel_size),
+                            ("pool_size", pool_size), ("hidden", hidden)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"TiltCNN: {name} must be a positive integer, got {value!r}")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"TiltCNN: kernel_size must be odd so that 'same' padding keeps the "
+                             f"image size, got {kernel_size}")
+        if height // pool_size < 1 or width // pool_size < 1:
+            raise ValueError(f"TiltCNN: pool_size {pool_size} is larger than the image "
+                             f"{height} × {width}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"TiltCNN: dropout must be in [0, 1), got {dropout}")
+        if handmade_init and (n_channels, kernel_size) != (6, 7):
+            raise ValueError(
+                f"TiltCNN: handmade_init needs n_channels=6 and kernel_size=7 (the course's six "
+                f"7 × 7 filters), got n_channels={n_channels}, kernel_size={kernel_size}; "
+                "set handmade_init=False to start from random filters")
+        self.arch = {
+            "n_channels": int(n_channels), "kernel_size": int(kernel_size),
+            "pool_size": int(pool_size), "hidden": int(hidden),
+            "handmade_init": bool(handmade_init), "dropout": float(dropout),
+            "batch_norm": bool(batch_norm), "image_shape": (height, width),
+        }
+        self.image_shape = (height, width)
+        self.pool_shape = (int(n_channels), height // pool_size, width // pool_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.conv = nn.Conv2d(1, n_channels, kernel_size, padding=kernel_size // 2)
+            self.conv_norm = nn.BatchNorm2d(n_channels) if batch_norm else nn.Identity()
+            self.pool = nn.MaxPool2d(pool_size)
+            self.dropout = nn.Dropout(dropout)
+            self.fc = nn.Linear(int(np.prod(self.pool_shape)), hidden)
+            self.out = nn.Linear(hidden, 1)
+        if handmade_init:
+            with torch.no_grad():
+                self.conv.weight.copy_(torch.from_numpy(handmade_filters())[:, None])
+                self.conv.bias.zero_()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: (n, H, W) or (n, 1, H, W) float → (n,) logits of P(tilted right)."""
+        if images.ndim == 3:
+            images = images.unsqueeze(1)
+        if images.ndim != 4 or images.shape[1] != 1 or tuple(images.shape[2:]) != self.image_shape:
+            raise ValueError(f"TiltCNN expects (n, {self.image_shape[0]}, {self.image_shape[1]}) "
+                             f"images, got shape {tuple(images.shape)}")
+        pooled = self.pool(torch.relu(self.conv_norm(self.conv(images))))
+        hidden = torch.relu(self.fc(self.dropout(pooled.flatten(1))))
+        return self.out(hidden)[:, 0]
+
+
+def architecture(model: TiltCNN) -> dict:
+    """The constructor arguments that rebuild ``model`` (JSON-ready; for ``metrics.json``)."""
+    arch = dict(model.arch)
+    arch["image_shape"] = list(arch["image_shape"])
+    return arch
+
+
+def build(arch: dict) -> TiltCNN:
+    """A fresh :class:`TiltCNN` from :func:`architecture`'s dict (missing keys take defaults)."""
+    unknown = sorted(set(arch) - set(_DEFAULT_ARCHITECTURE))
+    if unknown:
+        raise ValueError(f"architecture: unknown TiltCNN parameter(s) {unknown}; expected some "
+                         f"of {sorted(_DEFAULT_ARCHITECTURE)}")
+    params = {**_DEFAULT_ARCHITECTURE, **arch}
+    params["image_shape"] = tuple(params["image_shape"])
+    return TiltCNN(**params)
+
+
+def _as_tilt_data(images, labels, image_shape, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3 or tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"{what}: images must be (n, {image_shape[0]}, {image_shape[1]}), "
+                         f"got shape {tuple(images.shape)}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"{what}: labels must be ({images.shape[0]},), one per image, "
+                         f"got shape {tuple(labels.shape)}")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError(f"{what}: labels must be 0 (tilted left) or 1 (tilted right)")
+    return images, labels
+
+
+def _evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(images)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
+            n_correct = ((logits > 0).float() == labels).sum()
+    finally:
+        model.train(was_training)
+    return {"accuracy": float(n_correct) / len(labels), "loss": float(loss)}
+
+
+def evaluate_tilt(model: TiltCNN, images, labels, device: str | torch.device = "cpu") -> dict:
+    """Accuracy (fraction correct, right = logit > 0) and mean BCE loss on ``images``.
+
+    images: (n, H, W) float; labels: (n,) 0/1. Returns ``{"accuracy": float, "loss": float}``.
+    """
+    device = pick_device(str(device))
+    images, labels = _as_tilt_data(images, labels, model.image_shape, "evaluate_tilt")
+    model.to(device)
+    return _evaluate(model, images.to(device), labels.to(device))
+
+
+def train_normative(
+    model: TiltCNN,
+    images,
+    labels,
+    *,
+    lr: float = 5e-4,
+    momentum: float = 0.99,
+    batch_size: int = 100,
+    n_epochs: int = 25,
+    seed: int = 12,
+    device: str | torch.device = "cpu",
+    val_images=None,
+    val_labels=None,
+    early_stopping_patience: int | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train ``model`` in place on the tilt task with minibatch SGD + momentum and BCE.
+
+    images: (n, H, W) float gratings; labels: (n,) 0/1 (1 = tilted right). Defaults are the
+    course's (lr 5e-4, momentum 0.99, batch 100, 25 epochs, seed 12). Each epoch visits the
+    images in an order drawn from a ``torch.Generator`` seeded with ``seed``; dropout draws from
+    a forked torch random state seeded the same way, so a seed gives the same weights on the CPU.
+    With ``val_images``/``val_labels`` each epoch is also scored on them; with
+    ``early_stopping_patience`` training stops after that many epochs without a lower validation
+    loss, and the weights of the best epoch are put back at the end. The model is left on
+    ``device``, in eval mode.
+    Returns one row per epoch and split: ``{"epoch", "split", "loss", "accuracy"}``; the train
+    row holds the mean loss and accuracy over the epoch's minibatches (as trained).
+    """
+    if batch_size < 1 or n_epochs < 1:
+        raise ValueError(f"batch_size and n_epochs must be positive, got {batch_size}, {n_epochs}")
+    has_val = val_images is not None or val_labels is not None
+    if has_val and (val_images is None or val_labels is None):
+        raise ValueError("give both val_images and val_labels, or neither")
+    if early_stopping_patience is not None and not has_val:
+        raise ValueError("early_stopping_patience needs val_images and val_labels")
+    device = pick_device(str(device))
+    images, labels = _as_tilt_data(images, labels, model.image_shape, "train_normative")
+    images, labels = images.to(device), labels.to(device)
+    if has_val:
+        val_images, val_labels = _as_tilt_data(val_images, val_labels, model.image_shape,
+                                               "train_normative (validation)")
+        val_images, val_labels = val_images.to(device), val_labels.to(device)
+    model.to(device)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    loss_fn = nn.BCEWithLogitsLoss()
+    order_generator = torch.Generator().manual_seed(seed)
+    n_images = images.shape[0]
+    history: list[dict] = []
+    best_loss, best_state, epochs_since_best = float("inf"), None, 0
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        bar = tqdm(range(1, n_epochs + 1), desc="train_normative", unit="epoch",
+                   disable=not progress)
+        for epoch in bar:
+            model.train()
+            order = torch.randperm(n_images, generator=order_generator).to(device)
+            total_loss = torch.zeros((), device=device)
+            total_correct = torch.zeros((), device=device)
+            for start in range(0, n_images, batch_size):
+                batch = order[start:start + batch_size]
+                logits = model(images[batch])
+                loss = loss_fn(logits, labels[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.detach() * len(batch)
+                total_correct += ((logits.detach() > 0).float() == labels[batch]).sum()
+            row = {"epoch": epoch, "split": "train", "loss": float(total_loss) / n_images,
+                   "accuracy": float(total_correct) / n_images}
+            if not np.isfinite(row["loss"]):
+                raise RuntimeError(f"train_normative: the loss became {row['loss']} in epoch "
+                                   f"{epoch}; lower the learning rate (lr={lr})")
+            history.append(row)
+            message = f"epoch {epoch}/{n_epochs}: train loss {row['loss']:.4f} " \
+                      f"accuracy {row['accuracy']:.3f}"
+            if has_val:
+                val_row = {"epoch": epoch, "split": "validation",
+                           **_evaluate(model, val_images, val_labels)}
+                history.append(val_row)
+                message += f", validation loss {val_row['loss']:.4f} " \
+                           f"accuracy {val_row['accuracy']:.3f}"
+                bar.set_postfix(loss=row["loss"], val_accuracy=val_row["accuracy"])
+            else:
+                bar.set_postfix(loss=row["loss"], accuracy=row["accuracy"])
+            log.info(message)
+
+            if early_stopping_patience is not None:
+                if val_row["loss"] < best_loss:
+                    best_loss, epochs_since_best = val_row["loss"], 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    epochs_since_best += 1
+                    if epochs_since_best >= early_stopping_patience:
+                        log.info(f"early stopping after epoch {epoch}: no lower validation loss "
+                                 f"for {early_stopping_patience} epochs")
+                        break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
