@@ -52,9 +52,29 @@ def raw_source(dataset):
     return f"local {entry['path']}"
 
 
+def select(section, *keys):
+    """The named keys of a config section, as a dict (the params of a stage)."""
+    return {key: section[key] for key in keys}
+
+
+def gpu_request():
+    """GPUs a training or extraction job asks for: none when the config forces the CPU."""
+    return 0 if config["device"] in ("cpu", "mps") else 1
+
+
+def normative_architecture():
+    return select(
+        config["normative"],
+        "n_channels", "kernel_size", "pool_size", "hidden", "handmade_init", "dropout", "batch_norm",
+    )
+
+
 def final_outputs():
     """Every final output of every stage, for each dataset in config['run']."""
-    outputs = []
+    outputs = expand("results/models/normative/seed{seed}/metrics.json",
+                     seed=config["normative"]["seeds"])
     for dataset in config["run"]:
         outputs += [f"results/{dataset}/trials.nc", f"results/{dataset}/conditions.nc"]
+        outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
+                          dataset=dataset, seed=config["encoder"]["seeds"])
     return outputs

@@ -1,4 +1,4 @@
-"""zscore: raw recording -> z-scored single trials (trials.nc) and orientation bins (conditions.nc)."""
+"""zscore: raw recording -> z-scored trials (trials.nc) and orientation bins (conditions.nc)."""
 
 from v1rsa import io, load, preprocess
 from v1rsa.logs import log_to_file
@@ -8,7 +8,9 @@ params = snakemake.params
 checksum = load.file_sha256(snakemake.input.raw)
 if params.layout == "raw":
     raw = load.load_raw(snakemake.input.raw)
-    trials = preprocess.preprocess(raw, **params.preprocess, source=params.source, checksum=checksum)
+    trials = preprocess.preprocess(
+        raw, **params.preprocess, source=params.source, checksum=checksum
+    )
     del raw
     conditions = preprocess.bin_conditions(trials, **params.binning)
 else:

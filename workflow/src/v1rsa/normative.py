@@ -267,3 +267,42 @@ def train_normative(
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def fit_normative(
+    train,
+    validation,
+    test,
+    *,
+    arch: dict,
+    seed: int,
+    device: str | torch.device = "cpu",
+    early_stopping_patience: int | None = None,
+    **training,
+) -> tuple[TiltCNN, list[dict], dict]:
+    """Train a TiltCNN on a tilt stimulus set and score it on fresh gratings.
+
+    train, validation, test: stimulus Datasets (``image(stimulus, y, x)``, ``label(stimulus)``,
+    ``results/stimuli/tilt_*.nc``); validation gives the per-epoch curve and early stopping,
+    test the held-out accuracy. arch: TiltCNN keyword arguments (the image shape comes
+    from the images). ``training``: keyword arguments of :func:`train_normative` (lr, momentum,
+    batch_size, n_epochs). ``seed`` seeds both the initial weights and the batch order.
+    Returns the trained model, the history and the metrics.
+    """
+    images = train["image"].values
+    model = TiltCNN(**arch, image_shape=images.shape[1:], seed=seed)
+    history = train_normative(
+        model, images, train["label"].values, seed=seed, device=device,
+        val_images=validation["image"].values, val_labels=validation["label"].values,
+        early_stopping_patience=early_stopping_patience, **training,
+    )
+    scores = evaluate_tilt(model, test["image"].values, test["label"].values, device=device)
+    metrics = {
+        "test_accuracy": scores["accuracy"],
+        "test_loss": scores["loss"],
+        "n_train": int(images.shape[0]),
+        "n_test": int(test.sizes["stimulus"]),
+        "n_epochs_run": int(max(row["epoch"] for row in history)),
+        "architecture": architecture(model),
+    }
+    return model, history, metrics

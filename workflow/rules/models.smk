@@ -1,0 +1,105 @@
+# Stimuli and trained models: decoders, the normative CNN and the encoding model.
+
+DECODERS = ["mlp", "classifier", "circular"]
+TILT_SETS = ["tilt_train", "tilt_validation", "tilt_test"]
+
+
+rule gratings:
+    output:
+        "results/stimuli/{stimset}.nc",
+    wildcard_constraints:
+        stimset="|".join(TILT_SETS),
+    params:
+        sf=config["gratings"]["sf"],
+        res=config["normative"]["res"],
+        n=lambda w: config["normative"]["n_train" if w.stimset == "tilt_train" else "n_test"],
+        # each set draws from its own stream, so validation and test gratings are fresh
+        seed=lambda w: [config["normative"]["data_seed"], TILT_SETS.index(w.stimset)],
+    log:
+        "logs/stimuli/{stimset}.log",
+    localrule: True
+    script:
+        "../scripts/gratings.py"
+
+
+rule train_decoder:
+    input:
+        data="results/{dataset}/{data}.nc",
+    output:
+        model="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/model.pt",
+        metrics="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/metrics.json",
+        history="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/history.tsv",
+    wildcard_constraints:
+        decoder="|".join(DECODERS),
+        data="trials|conditions",
+    params:
+        hyper=lambda w: {k: v for k, v in config["decoders"][w.decoder].items() if k != "seeds"},
+        test_fraction=config["decoders"]["test_fraction"],
+        split_seed=config["decoders"]["split_seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=gpu_request(),
+    log:
+        "logs/{dataset}/train_decoder/{decoder}_{data}_seed{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/train_decoder/{decoder}_{data}_seed{seed}.tsv"
+    script:
+        "../scripts/train_decoder.py"
+
+
+rule train_normative:
+    input:
+        train="results/stimuli/tilt_train.nc",
+        validation="results/stimuli/tilt_validation.nc",
+        test="results/stimuli/tilt_test.nc",
+    output:
+        model="results/models/normative/seed{seed}/model.pt",
+        metrics="results/models/normative/seed{seed}/metrics.json",
+        history="results/models/normative/seed{seed}/history.tsv",
+    params:
+        arch=normative_architecture(),
+        training=lambda w: select(config["normative"], "lr", "momentum", "batch_size", "n_epochs"),
+        early_stopping_patience=config["normative"]["early_stopping_patience"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=gpu_request(),
+    log:
+        "logs/models/normative/seed{seed}.log",
+    benchmark:
+        "benchmarks/models/normative/seed{seed}.tsv"
+    script:
+        "../scripts/train_normative.py"
+
+
+rule train_encoder:
+    input:
+        trials="results/{dataset}/trials.nc",
+        conditions="results/{dataset}/conditions.nc",
+    output:
+        model="results/{dataset}/models/encoder/seed{seed}/model.pt",
+        metrics="results/{dataset}/models/encoder/seed{seed}/metrics.json",
+        history="results/{dataset}/models/encoder/seed{seed}/history.tsv",
+        scores="results/{dataset}/models/encoder/seed{seed}/scores.nc",
+    params:
+        bin_width_deg=config["encoder"]["bin_width_deg"],
+        stimulus=lambda w: {"sf": config["gratings"]["sf"], "res": config["encoder"]["res"]},
+        handmade_init=config["encoder"]["handmade_init"],
+        training=lambda w: select(config["encoder"], "lr", "momentum", "n_iterations", "l2", "l1"),
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=30,
+        gpu=gpu_request(),
+    log:
+        "logs/{dataset}/train_encoder/seed{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/train_encoder/seed{seed}.tsv"
+    script:
+        "../scripts/train_encoder.py"
