@@ -69,6 +69,20 @@ def normative_architecture():
     )
 
 
+def decoder_outputs(dataset):
+    """Metrics of every decoder on every data kind, and the ridge scaling table."""
+    decoders = config["decoders"]
+    outputs = [f"results/{dataset}/models/decoder_ridge/scaling.tsv"]
+    for data in decoders["data"]:
+        outputs.append(f"results/{dataset}/models/decoder_ridge/{data}/metrics.json")
+        for name in DECODERS:
+            outputs += expand(
+                "results/{dataset}/models/decoder_{name}/{data}/seed{seed}/metrics.json",
+                dataset=dataset, name=name, data=data, seed=decoders[name]["seeds"],
+            )
+    return outputs
+
+
 def final_outputs():
     """Every final output of every stage, for each dataset in config['run']."""
     outputs = expand("results/models/normative/seed{seed}/metrics.json",
@@ -77,4 +91,5 @@ def final_outputs():
         outputs += [f"results/{dataset}/trials.nc", f"results/{dataset}/conditions.nc"]
         outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
                           dataset=dataset, seed=config["encoder"]["seeds"])
+        outputs += decoder_outputs(dataset)
     return outputs

@@ -103,3 +103,47 @@ rule train_encoder:
         "benchmarks/{dataset}/train_encoder/seed{seed}.tsv"
     script:
         "../scripts/train_encoder.py"
+
+
+rule train_decoder_ridge:
+    input:
+        data="results/{dataset}/{data}.nc",
+    output:
+        model="results/{dataset}/models/decoder_ridge/{data}/model.nc",
+        metrics="results/{dataset}/models/decoder_ridge/{data}/metrics.json",
+    wildcard_constraints:
+        data="trials|conditions",
+    params:
+        n_basis=config["decoders"]["ridge"]["n_basis"],
+        test_fraction=config["decoders"]["test_fraction"],
+        split_seed=config["decoders"]["split_seed"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    log:
+        "logs/{dataset}/train_decoder/ridge_{data}.log",
+    benchmark:
+        "benchmarks/{dataset}/train_decoder/ridge_{data}.tsv"
+    script:
+        "../scripts/train_decoder_ridge.py"
+
+
+rule decoder_scaling:
+    input:
+        trials="results/{dataset}/trials.nc",
+    output:
+        table="results/{dataset}/models/decoder_ridge/scaling.tsv",
+    params:
+        scaling=config["decoders"]["scaling"],
+        n_basis=config["decoders"]["ridge"]["n_basis"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    log:
+        "logs/{dataset}/decoder_scaling.log",
+    benchmark:
+        "benchmarks/{dataset}/decoder_scaling.tsv"
+    script:
+        "../scripts/decoder_scaling.py"

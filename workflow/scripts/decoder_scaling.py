@@ -1,0 +1,22 @@
+"""decoder_scaling: ridge decoding error vs numbers of neurons and trials (a + b/sqrt(n) fit)."""
+
+from v1rsa import decoders, io
+from v1rsa.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+trials = io.read_netcdf(snakemake.input.trials, ["response"])
+scaling = snakemake.params.scaling
+n_neurons = trials.sizes["neuron"]
+n_train = int((trials["split"].values == "train").sum())
+table = decoders.scaling_table(
+    trials["response"].values,
+    trials["orientation"].values,
+    trials["split"].values,
+    # sizes beyond this recording's are left out (the default lists reach the real recording's)
+    n_neurons_list=[n for n in scaling["n_neurons"] if n <= n_neurons],
+    n_trials_list=[n for n in scaling["n_trials"] if n <= n_train],
+    n_repeats=scaling["n_repeats"],
+    seed=scaling["seed"],
+    n_basis=snakemake.params.n_basis,
+)
+io.write_tsv(table, snakemake.output.table)

@@ -1,0 +1,20 @@
+"""train_decoder: one of the course's decoders (neurons -> orientation), scored on the test set."""
+
+from v1rsa import decoders, io, training
+from v1rsa.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+training.limit_threads(snakemake.threads)
+params = snakemake.params
+model, history, metrics = decoders.fit_decoder(
+    io.read_netcdf(snakemake.input.data, ["response"]),
+    snakemake.wildcards.decoder,
+    hyper=params.hyper,
+    test_fraction=params.test_fraction,
+    split_seed=params.split_seed,
+    seed=int(snakemake.wildcards.seed),
+    device=training.pick_device(params.device),
+)
+training.save_state_dict(model, snakemake.output.model)
+io.write_json(metrics, snakemake.output.metrics)
+training.write_history(history, snakemake.output.history)

@@ -1,0 +1,15 @@
+"""train_decoder_ridge: the linear decoder of Stringer et al. 2021, scored on the test set."""
+
+from v1rsa import decoders, io
+from v1rsa.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+params = snakemake.params
+model, metrics = decoders.fit_ridge(
+    io.read_netcdf(snakemake.input.data, ["response"]),
+    n_basis=params.n_basis,
+    test_fraction=params.test_fraction,
+    split_seed=params.split_seed,
+)
+io.write_netcdf(model, snakemake.output.model)
+io.write_json(metrics, snakemake.output.metrics)
