@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -123,3 +125,43 @@ def test_a_local_file_is_checked_and_linked(tmp_path):
     snakemake(workdir, "results/mine/conditions.nc", "--configfile", "local.yaml")
     assert (workdir / "resources" / "mine" / "raw.npz").resolve() == mine.resolve()
     assert (workdir / "results" / "mine" / "conditions.nc").exists()
+
+
+def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
+    """model.pt holds only weights (weights_only=True); metrics.json rebuilds the architecture."""
+    from v1rsa import decoders, encoding, io, normative, training
+
+    folder = smoke_run / "results" / "models" / "normative" / "seed12"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    model = training.load_state_dict(normative.build(metrics["architecture"]), folder / "model.pt")
+    test = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_test.nc", ["image", "label"])
+    scores = normative.evaluate_tilt(model, test["image"].values, test["label"].values)
+    assert scores["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert metrics["test_accuracy"] > 0.9
+
+    folder = smoke_run / "results" / "smoke" / "models" / "decoder_circular" / "trials" / "seed4"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    model = training.load_state_dict(
+        decoders.build_decoder(**metrics["architecture"]), folder / "model.pt"
+    )
+    trials = io.read_netcdf(smoke_run / "results" / "smoke" / "trials.nc", ["response"])
+    test = trials.isel(trial=trials["split"].values == "test")
+    predicted = decoders.predict_deg(model, test["response"].values, "circular")
+    again = decoders.decoding_metrics(predicted, test["orientation"].values)
+    assert again["median_abs_error_deg"] == pytest.approx(metrics["median_abs_error_deg"])
+
+    folder = smoke_run / "results" / "smoke" / "models" / "encoder" / "seed0"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    training.load_state_dict(encoding.build(metrics["architecture"]), folder / "model.pt")
+    assert metrics["median_r2_test"] > metrics["median_baseline_r2_test"]
+
+
+def test_decoders_beat_chance_on_the_smoke_data(smoke_run):
+    models = smoke_run / "results" / "smoke" / "models"
+    for name in ("decoder_ridge/trials", "decoder_classifier/trials/seed4",
+                 "decoder_circular/trials/seed4"):
+        metrics = json.loads((models / name / "metrics.json").read_text())
+        assert metrics["median_abs_error_deg"] < 30, name  # chance is 90 degrees
+    scaling = pd.read_csv(models / "decoder_ridge" / "scaling.tsv", sep="\t")
+    by_n = scaling[scaling["axis"] == "neurons"].groupby("n")["median_abs_error_deg"].mean()
+    assert by_n.iloc[-1] < by_n.iloc[0]
