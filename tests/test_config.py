@@ -30,12 +30,15 @@ def merged(base: dict, override: dict) -> dict:
     return out
 
 
-def schema_paths(schema: dict, prefix: tuple = ()) -> set[tuple]:
+def schema_paths(schema: dict, prefix: tuple = (), root: dict | None = None) -> set[tuple]:
     """Every fixed key path the schema names under `properties` (not pattern-keyed maps)."""
+    root = root or schema
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].removeprefix("#/$defs/")]
     paths = set()
     for key, sub in schema.get("properties", {}).items():
         paths.add(prefix + (key,))
-        paths |= schema_paths(sub, prefix + (key,))
+        paths |= schema_paths(sub, prefix + (key,), root)
     return paths
 
 

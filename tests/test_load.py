@@ -11,6 +11,7 @@ import numpy as np
 import numpy.lib.format as npy_format
 import pytest
 import torch
+
 from v1rsa import io as v1io
 from v1rsa.load import (
     UnsafePickleError,

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 import scipy.stats
+
 from v1rsa import io as v1io
 from v1rsa.preprocess import bin_conditions, preprocess, split_trials
 

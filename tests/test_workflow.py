@@ -165,3 +165,25 @@ def test_decoders_beat_chance_on_the_smoke_data(smoke_run):
     scaling = pd.read_csv(models / "decoder_ridge" / "scaling.tsv", sep="\t")
     by_n = scaling[scaling["axis"] == "neurons"].groupby("n")["median_abs_error_deg"].mean()
     assert by_n.iloc[-1] < by_n.iloc[0]
+
+
+def test_rdms_of_v1_and_of_every_layer(smoke_run):
+    rdms = smoke_run / "results" / "smoke" / "rdms"
+    v1 = xr.load_dataset(rdms / "v1.nc", engine="h5netcdf")
+    assert v1["rdm"].dims == ("condition", "condition_")
+    assert v1["rdm_fold"].dims == ("fold", "condition", "condition_")
+    # config/smoke.yaml bins at 6 degrees: 0..180 keeps 30 bins, shown at -87..+87 degrees
+    np.testing.assert_allclose(v1["orientation"].values, np.arange(-87, 90, 6))
+    normative = xr.load_dataset(rdms / "normative" / "seed12.nc", engine="h5netcdf")
+    assert list(normative["layer"].values) == ["conv", "pool", "fc", "out"]
+    assert list(normative["method"].values) == ["correlation"] * 3 + ["squared_euclidean"]
+    np.testing.assert_array_equal(normative["orientation"].values, v1["orientation"].values)
+    for matrix in [v1["rdm"].values, *normative["rdm"].values]:
+        np.testing.assert_array_equal(matrix, matrix.T)
+        assert (np.diag(matrix) == 0).all()
+    activations = xr.load_dataset(
+        smoke_run / "results" / "smoke" / "activations" / "normative" / "seed12.nc",
+        engine="h5netcdf",
+    )
+    assert activations["pool"].shape == (30, 288)
+    assert (activations["pool"].values >= 0).all()  # read after the ReLU, as the course

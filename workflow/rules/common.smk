@@ -83,6 +83,27 @@ def decoder_outputs(dataset):
     return outputs
 
 
+def network_folder(wildcards):
+    """Where a trained network lives: the normative CNN is shared by all datasets."""
+    if wildcards.network == "normative":
+        return f"results/models/normative/seed{wildcards.seed}"
+    return f"results/{wildcards.dataset}/models/{wildcards.network}/seed{wildcards.seed}"
+
+
+def grating_params(network):
+    """The gratings a network sees: its resolution, value offset and angle shift."""
+    return {
+        "sf": config["gratings"]["sf"],
+        "res": config[network]["res"],
+        "offset": 0.0 if network == "normative" else -0.5,
+        "shift_deg": config["activations"][network]["shift_deg"],
+    }
+
+
+def network_seeds(network):
+    return config[network]["seeds"]
+
+
 def final_outputs():
     """Every final output of every stage, for each dataset in config['run']."""
     outputs = expand("results/models/normative/seed{seed}/metrics.json",
@@ -92,4 +113,8 @@ def final_outputs():
         outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
                           dataset=dataset, seed=config["encoder"]["seeds"])
         outputs += decoder_outputs(dataset)
+        outputs.append(f"results/{dataset}/rdms/v1.nc")
+        for network in NETWORKS:
+            outputs += expand("results/{dataset}/rdms/{network}/seed{seed}.nc",
+                              dataset=dataset, network=network, seed=network_seeds(network))
     return outputs

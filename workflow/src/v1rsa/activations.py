@@ -129,3 +129,55 @@ def activations_dataset(
         },
         attrs={"model": model_name, "layers": ",".join(activations), **dict(attrs or {})},
     )
+
+
+#: Builders of the project's own networks from the ``architecture`` saved in metrics.json.
+NETWORK_BUILDERS = {
+    "normative": "v1rsa.normative:build",
+    "encoder": "v1rsa.encoding:build",
+}
+
+
+def load_network(kind: str, metrics_path, weights_path) -> nn.Module:
+    """Rebuild a trained network of ``kind`` from its metrics.json and model.pt (weights only).
+
+    Raises ``ValueError`` naming the file when the metadata or the weights do not fit.
+    """
+    import importlib
+    import json
+    from pathlib import Path
+
+    from v1rsa.training import load_state_dict
+
+    if kind not in NETWORK_BUILDERS:
+        raise ValueError(f"unknown network {kind!r}; expected one of {sorted(NETWORK_BUILDERS)}")
+    metrics = json.loads(Path(metrics_path).read_text())
+    if "architecture" not in metrics:
+        raise ValueError(f"{metrics_path}: no 'architecture' key to rebuild the {kind} network")
+    module_name, function = NETWORK_BUILDERS[kind].split(":")
+    build = getattr(importlib.import_module(module_name), function)
+    return load_state_dict(build(metrics["architecture"]), weights_path)
+
+
+def grating_activations(
+    model: nn.Module,
+    orientation_deg,
+    layers: Sequence[str],
+    *,
+    sf: float,
+    res: float,
+    offset: float = 0.0,
+    shift_deg: float = 0.0,
+    batch_size: int = 256,
+    device=None,
+) -> dict[str, np.ndarray]:
+    """Activations of ``layers`` to one grating per orientation (SCIENCE.md §3 gratings).
+
+    The network sees the grating at ``orientation_deg + shift_deg`` with values
+    ``{0, 1} + offset`` at resolution ``res``. Returns ``{layer: (n, n_units) float32}``.
+    """
+    from v1rsa.stimuli import gratings
+
+    angles = np.asarray(orientation_deg, dtype=np.float64) + shift_deg
+    images = gratings(angles, sf=sf, res=res, offset=offset)
+    return record_activations(model, images, layers, batch_size=batch_size, device=device)

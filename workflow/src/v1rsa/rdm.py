@@ -10,10 +10,13 @@ condition's vector across units, ``RDM = 1 − Z Zᵀ / N``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
+
+log = logging.getLogger(__name__)
 
 #: methods that take one (n_conditions, n_units) matrix
 SINGLE_MATRIX_METHODS = ("correlation", "cosine", "squared_euclidean")
@@ -331,3 +334,38 @@ def _finish(distance: np.ndarray, name: str, *, low, high) -> np.ndarray:
         np.clip(distance, low, high, out=distance)
     np.fill_diagonal(distance, 0.0)
     return distance
+
+
+def layer_rdms(activations: xr.Dataset, method: str = "correlation", *, device=None) -> xr.Dataset:
+    """RDMs of every layer of an activations dataset: ``rdm(layer, condition, condition_)``.
+
+    A layer with a single unit (the normative CNN's ``out``) has no correlation or cosine
+    distance between conditions; its RDM is the squared euclidean distance instead, and the
+    method used for each layer is kept in ``method(layer)``.
+    """
+    layers = [str(name) for name in activations.data_vars]
+    if not layers:
+        raise ValueError("the activations hold no layer")
+    rdms, methods = [], []
+    for layer in layers:
+        layer_method = method
+        if method in ("correlation", "cosine") and activations.sizes[f"{layer}_unit"] < 2:
+            layer_method = "squared_euclidean"
+            log.warning("layer %r has one unit: its RDM uses the squared euclidean distance "
+                        "instead of %s", layer, method)
+        if layer_method == "crossvalidated":
+            layer_method = "squared_euclidean"  # networks are noise-free: nothing to cross-validate
+        single = rdm_from_activations(activations, layer, layer_method, device=device)
+        rdms.append(single["rdm"].values)
+        methods.append(layer_method)
+    first = single
+    return xr.Dataset(
+        {
+            "rdm": (("layer", "condition", "condition_"), np.stack(rdms)),
+            "method": ("layer", np.array(methods)),
+        },
+        coords={"layer": layers, **{name: first.coords[name] for name in
+                                    ("condition", "condition_", "orientation", "orientation_")}},
+        attrs={"model": activations.attrs.get("model", ""), "requested_method": method,
+               **{k: v for k, v in activations.attrs.items() if k not in ("model", "layers")}},
+    )

@@ -1,0 +1,42 @@
+# Representational dissimilarity matrices of V1 and of every network layer, and their comparison.
+
+
+rule rdm_v1:
+    input:
+        conditions="results/{dataset}/conditions.nc",
+    output:
+        "results/{dataset}/rdms/v1.nc",
+    params:
+        method=config["rdm"]["method"],
+        conditions=config["rdm"]["conditions"],
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    log:
+        "logs/{dataset}/rdm/v1.log",
+    benchmark:
+        "benchmarks/{dataset}/rdm/v1.tsv"
+    script:
+        "../scripts/rdm_v1.py"
+
+
+rule rdm:
+    input:
+        activations="results/{dataset}/activations/{network}/seed{seed}.nc",
+    output:
+        "results/{dataset}/rdms/{network}/seed{seed}.nc",
+    wildcard_constraints:
+        network="|".join(NETWORKS),
+    params:
+        method=config["rdm"]["method"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        "logs/{dataset}/rdm/{network}_seed{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/rdm/{network}_seed{seed}.tsv"
+    script:
+        "../scripts/rdm.py"
