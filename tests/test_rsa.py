@@ -367,18 +367,17 @@ def test_rsa_table_rows_columns_and_dataset(rng, tmp_path):
     assert (truth["p"] == 1 / 100).all()
     assert (truth["ci_low"] > 0.3).all()
 
-    assert dataset["bootstrap"].dims == ("method", "sample", "candidate")
+    assert dataset["bootstrap"].dims == ("comparator", "sample", "candidate")
     assert dataset["bootstrap"].shape == (2, 60, 3)
-    assert dataset["null"].dims == ("method", "permutation", "candidate")
+    assert dataset["null"].dims == ("comparator", "permutation", "candidate")
     assert dataset["bootstrap_index"].dims == ("sample", "draw")
     assert dataset["permutation_index"].dims == ("permutation", "condition")
-    # "method" is also a keyword of .sel, so select it with a dict.
-    np.testing.assert_array_equal(dataset["p"].sel({"method": "spearman"}),
+    np.testing.assert_array_equal(dataset["p"].sel(comparator="spearman"),
                                   table[table["comparator"] == "spearman"]["p"])
     # The recorded indices reproduce the recorded samples.
     redo = rsa.compare_resampled(reference, np.stack(list(candidates.values())), "pearson",
                                  dataset["bootstrap_index"].values)
-    np.testing.assert_allclose(redo, dataset["bootstrap"].sel({"method": "pearson"}))
+    np.testing.assert_allclose(redo, dataset["bootstrap"].sel(comparator="pearson"))
     path = tmp_path / "rsa.nc"
     write_netcdf(dataset, path)
     back = read_netcdf(path, ["bootstrap", "null", "bootstrap_index"])
@@ -399,7 +398,7 @@ def test_rsa_table_same_seed_same_output_and_draws_shared(rng):
     xr.testing.assert_identical(bigger["bootstrap_index"], dataset["bootstrap_index"])
     xr.testing.assert_identical(bigger["permutation_index"], dataset["permutation_index"])
     xr.testing.assert_identical(
-        bigger["bootstrap"].sel({"method": ["spearman"], "candidate": list(candidates)}),
+        bigger["bootstrap"].sel(comparator=["spearman"], candidate=list(candidates)),
         dataset["bootstrap"])
     # Another seed, other draws.
     _, other = rsa.rsa_table(reference, folds, candidates, ["spearman"],

@@ -779,19 +779,19 @@ def rsa_table(
             })
     table = pd.DataFrame(rows)
 
-    method_candidate = ("method", "candidate")
+    comparator_candidate = ("comparator", "candidate")
     dataset = xr.Dataset(
         {
-            **{key: (method_candidate, values) for key, values in per_method.items()},
-            "noise_ceiling_lower": ("method", ceiling[:, 0]),
-            "noise_ceiling_upper": ("method", ceiling[:, 1]),
-            "bootstrap": (("method", "sample", "candidate"), samples),
-            "null": (("method", "permutation", "candidate"), nulls),
+            **{key: (comparator_candidate, values) for key, values in per_method.items()},
+            "noise_ceiling_lower": ("comparator", ceiling[:, 0]),
+            "noise_ceiling_upper": ("comparator", ceiling[:, 1]),
+            "bootstrap": (("comparator", "sample", "candidate"), samples),
+            "null": (("comparator", "permutation", "candidate"), nulls),
             "bootstrap_index": (("sample", "draw"), indices.astype(np.int32)),
             "permutation_index": (("permutation", "condition"), permutations.astype(np.int32)),
         },
         coords={
-            "method": list(methods),
+            "comparator": list(methods),
             "candidate": names,
             "sample": np.arange(n_bootstrap),
             "permutation": np.arange(n_permutations),
@@ -810,7 +810,7 @@ def rsa_table(
                          "dropped, as rsatoolbox's eval_bootstrap_pattern",
             "p": "one-sided permutation test: (1 + #{null >= value}) / (1 + n_permutations); "
                  "reference conditions relabelled by permutation_index",
-            "q": "Benjamini-Hochberg across candidates within a method",
+            "q": "Benjamini-Hochberg across candidates within a comparator",
             "noise_ceiling": "rsatoolbox boot_noise_ceiling over the reference's folds "
                              "(leave one fold out)",
             "random_draws": "numpy SeedSequence(seed).spawn(2): bootstrap, permutations",
