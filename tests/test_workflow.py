@@ -187,3 +187,22 @@ def test_rdms_of_v1_and_of_every_layer(smoke_run):
     )
     assert activations["pool"].shape == (30, 288)
     assert (activations["pool"].values >= 0).all()  # read after the ReLU, as the course
+
+
+def test_rsa_table_compares_every_layer_with_v1(smoke_run):
+    table = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "rsa.tsv", sep="\t")
+    layers = {"normative": ["conv", "pool", "fc", "out"], "encoder": ["conv", "fc"]}
+    expected = {(net, layer) for net, names in layers.items() for layer in names}
+    assert set(zip(table["network"], table["layer"], strict=True)) == expected
+    assert set(table["comparator"]) == {"pearson", "spearman", "cosine"}
+    assert table[["value", "ci_low", "ci_high", "p", "q"]].notna().all().all()
+    assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
+    assert (table["noise_ceiling_lower"] <= table["noise_ceiling_upper"]).all()
+    pearson = table[table["comparator"] == "pearson"].set_index("candidate")["value"]
+    # the course's finding: pooling is closer to V1 than the early conv layer
+    assert pearson["normative/seed12/pool"] > pearson["normative/seed12/conv"]
+    samples = xr.load_dataset(smoke_run / "results" / "smoke" / "rsa" / "rsa.nc",
+                              engine="h5netcdf")
+    assert samples["bootstrap"].sizes["sample"] == 100  # config/smoke.yaml
+    cka = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "cka.tsv", sep="\t")
+    assert cka["value"].between(0, 1).all() and len(cka) == 6

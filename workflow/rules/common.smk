@@ -104,6 +104,16 @@ def network_seeds(network):
     return config[network]["seeds"]
 
 
+def network_names():
+    """Every trained network as "{network}/seed{seed}", in a fixed order."""
+    return [f"{network}/seed{seed}" for network in NETWORKS for seed in network_seeds(network)]
+
+
+def network_files(dataset, kind):
+    """The rdms/ or activations/ file of every network of network_names()."""
+    return [f"results/{dataset}/{kind}/{name}.nc" for name in network_names()]
+
+
 def final_outputs():
     """Every final output of every stage, for each dataset in config['run']."""
     outputs = expand("results/models/normative/seed{seed}/metrics.json",
@@ -113,8 +123,5 @@ def final_outputs():
         outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
                           dataset=dataset, seed=config["encoder"]["seeds"])
         outputs += decoder_outputs(dataset)
-        outputs.append(f"results/{dataset}/rdms/v1.nc")
-        for network in NETWORKS:
-            outputs += expand("results/{dataset}/rdms/{network}/seed{seed}.nc",
-                              dataset=dataset, network=network, seed=network_seeds(network))
+        outputs.append(f"results/{dataset}/rsa/rsa.tsv")
     return outputs

@@ -40,3 +40,35 @@ rule rdm:
         "benchmarks/{dataset}/rdm/{network}_seed{seed}.tsv"
     script:
         "../scripts/rdm.py"
+
+
+rule rsa:
+    input:
+        v1="results/{dataset}/rdms/v1.nc",
+        conditions="results/{dataset}/conditions.nc",
+        networks=lambda w: network_files(w.dataset, "rdms"),
+        activations=lambda w: network_files(w.dataset, "activations"),
+    output:
+        table=report(
+            "results/{dataset}/rsa/rsa.tsv",
+            caption="../report/rsa_table.rst",
+            category="RSA",
+        ),
+        samples="results/{dataset}/rsa/rsa.nc",
+        cka="results/{dataset}/rsa/cka.tsv",
+    params:
+        names=lambda w: network_names(),
+        comparators=config["rsa"]["comparators"],
+        statistics=lambda w: select(config["rsa"], "n_bootstrap", "n_permutations", "seed",
+                                    "ci_level"),
+        conditions=config["rdm"]["conditions"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    log:
+        "logs/{dataset}/rsa.log",
+    benchmark:
+        "benchmarks/{dataset}/rsa.tsv"
+    script:
+        "../scripts/rsa.py"

@@ -817,3 +817,37 @@ def rsa_table(
         },
     )
     return table, dataset
+
+
+def network_candidates(network_rdms: Mapping[str, xr.Dataset]) -> dict[str, np.ndarray]:
+    """Candidate RDMs named ``{network}/seed{seed}/{layer}`` from the RDM files of networks.
+
+    network_rdms: ``{"{network}/seed{seed}": rdms/{network}/seed{seed}.nc}``, each with
+    ``rdm(layer, condition, condition_)``.
+    """
+    candidates = {}
+    for name, rdms in network_rdms.items():
+        for layer in rdms["layer"].values:
+            candidates[f"{name}/{layer}"] = rdms["rdm"].sel(layer=layer).values
+    return candidates
+
+
+def cka_table(v1_response, network_activations: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Linear CKA between V1 and each recorded layer: one row per candidate.
+
+    v1_response: (n_conditions, n_neurons) trial averages of the same conditions the networks
+    saw; network_activations: ``{"{network}/seed{seed}": activations/{network}/seed{seed}.nc}``.
+    """
+    rows = []
+    for name, activations in network_activations.items():
+        for layer in activations.data_vars:
+            rows.append({"reference": "V1", "candidate": f"{name}/{layer}", "comparator": "cka",
+                         "value": cka(v1_response, activations[layer].values)})
+    return pd.DataFrame(rows)
+
+
+def split_candidate_names(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``network``, ``seed`` and ``layer`` columns from ``{network}/seed{seed}/{layer}``."""
+    parts = table["candidate"].str.split("/", expand=True)
+    return table.assign(network=parts[0], seed=parts[1].str.removeprefix("seed").astype(int),
+                        layer=parts[2])
