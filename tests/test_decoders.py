@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+import xarray as xr
 from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
@@ -308,3 +309,41 @@ def test_fit_alpha_beta_recovers_exact_parameters():
     assert alpha == pytest.approx(1.25, abs=1e-10) and beta == pytest.approx(40.0, abs=1e-9)
     with pytest.raises(ValueError, match="two distinct"):
         decoders.fit_alpha_beta([100, 100], [2.0, 3.0])
+
+
+def as_trials(population):
+    return xr.Dataset(
+        {"response": (("trial", "neuron"), population["response"])},
+        coords={"orientation": ("trial", population["orientation_deg"]),
+                "split": ("trial", population["split"])},
+    )
+
+
+def test_decoding_split_uses_the_trials_split_or_the_course_split_of_bins(population):
+    trials = as_trials(population)
+    x_train, y_train, x_test, y_test = decoders.decoding_split(trials, test_fraction=0.4, seed=4)
+    np.testing.assert_array_equal(x_test, population["x_test"])
+    np.testing.assert_array_equal(y_train, population["y_train"])
+    bins = trials.drop_vars("split").isel(trial=slice(0, 360))
+    x_train, _, x_test, _ = decoders.decoding_split(bins, test_fraction=0.4, seed=4)
+    train_index, test_index = decoders.split_conditions(360, 0.6, seed=4)
+    np.testing.assert_array_equal(x_test, bins["response"].values[test_index])
+    assert len(x_train) == len(train_index) == 216
+
+
+def test_fit_decoder_and_fit_ridge_report_what_their_predictions_show(population):
+    trials = as_trials(population)
+    model, history, metrics, predictions = decoders.fit_decoder(
+        trials, "circular", hyper={"hidden": 20, "lr": 0.1, "n_iterations": 100},
+        test_fraction=0.4, split_seed=4, seed=0, device="cpu",
+    )
+    assert {row["split"] for row in history} == {"train", "test"}
+    assert len(predictions) == metrics["n_test"] == len(population["y_test"])
+    assert metrics["median_abs_error_deg"] == pytest.approx(predictions["abs_error_deg"].median())
+    assert metrics["median_abs_error_deg"] < 20
+    rebuilt = decoders.build_decoder(**metrics["architecture"])
+    assert type(rebuilt) is type(model)
+    _, metrics, predictions = decoders.fit_ridge(trials, n_basis=48, test_fraction=0.4,
+                                                 split_seed=4)
+    assert metrics["median_abs_error_deg"] == pytest.approx(predictions["abs_error_deg"].median())
+    assert metrics["alpha"] == len(population["y_train"])

@@ -29,6 +29,7 @@ rule train_decoder:
         model="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/model.pt",
         metrics="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/metrics.json",
         history="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/history.tsv",
+        predictions="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/predictions.tsv",
     wildcard_constraints:
         decoder="|".join(DECODERS),
         data="trials|conditions",
@@ -111,6 +112,7 @@ rule train_decoder_ridge:
     output:
         model="results/{dataset}/models/decoder_ridge/{data}/model.nc",
         metrics="results/{dataset}/models/decoder_ridge/{data}/metrics.json",
+        predictions="results/{dataset}/models/decoder_ridge/{data}/predictions.tsv",
     wildcard_constraints:
         data="trials|conditions",
     params:

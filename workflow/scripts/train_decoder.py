@@ -6,7 +6,7 @@ from v1rsa.logs import log_to_file
 log_to_file(snakemake.log[0])
 training.limit_threads(snakemake.threads)
 params = snakemake.params
-model, history, metrics = decoders.fit_decoder(
+model, history, metrics, predictions = decoders.fit_decoder(
     io.read_netcdf(snakemake.input.data, ["response"]),
     snakemake.wildcards.decoder,
     hyper=params.hyper,
@@ -18,3 +18,4 @@ model, history, metrics = decoders.fit_decoder(
 training.save_state_dict(model, snakemake.output.model)
 io.write_json(metrics, snakemake.output.metrics)
 training.write_history(history, snakemake.output.history)
+io.write_tsv(predictions, snakemake.output.predictions)

@@ -5,7 +5,7 @@ from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 params = snakemake.params
-model, metrics = decoders.fit_ridge(
+model, metrics, predictions = decoders.fit_ridge(
     io.read_netcdf(snakemake.input.data, ["response"]),
     n_basis=params.n_basis,
     test_fraction=params.test_fraction,
@@ -13,3 +13,4 @@ model, metrics = decoders.fit_ridge(
 )
 io.write_netcdf(model, snakemake.output.model)
 io.write_json(metrics, snakemake.output.metrics)
+io.write_tsv(predictions, snakemake.output.predictions)

@@ -713,6 +713,15 @@ def decoding_split(data: xr.Dataset, *, test_fraction: float, seed: int):
             response[test_index], orientation[test_index])
 
 
+def test_predictions(predicted_deg, true_deg, period: float = FULL_CIRCLE_DEG) -> pd.DataFrame:
+    """One row per test stimulus: ``true_deg``, ``predicted_deg``, ``abs_error_deg`` (circular)."""
+    return pd.DataFrame({
+        "true_deg": np.asarray(true_deg, dtype=np.float64),
+        "predicted_deg": np.asarray(predicted_deg, dtype=np.float64),
+        "abs_error_deg": circular_error_deg(predicted_deg, true_deg, period=period),
+    })
+
+
 def fit_decoder(
     data: xr.Dataset,
     name: str,
@@ -722,13 +731,13 @@ def fit_decoder(
     split_seed: int,
     seed: int,
     device: str | torch.device = "auto",
-) -> tuple[nn.Module, list[dict], dict]:
+) -> tuple[nn.Module, list[dict], dict, pd.DataFrame]:
     """Train the course decoder ``name`` (``mlp``, ``classifier``, ``circular``) and score it.
 
     ``hyper``: the decoder's config: architecture (``hidden``, ``n_bins``, ``symmetric``) and
     training (``lr``, ``n_iterations``, ``l1``, ``l2``) keys. Returns the model, its history
-    (held-out rows labelled ``split="test"``) and the metrics on the test set, with the
-    architecture to rebuild the module.
+    (held-out rows labelled ``split="test"``), the metrics on the test set with the architecture
+    to rebuild the module, and the test predictions (:func:`test_predictions`).
     """
     if name not in DECODER_NAMES:
         raise ValueError(f"unknown decoder {name!r}; expected one of {sorted(DECODER_NAMES)}")
@@ -745,6 +754,7 @@ def fit_decoder(
         if row["split"] == "val":
             row["split"] = "test"
     predicted = predict_deg(model, x_test, kind)
+    predictions = test_predictions(predicted, y_test, period=model.period)
     metrics = {
         **decoding_metrics(predicted, y_test, period=model.period),
         "decoder": name,
@@ -753,23 +763,26 @@ def fit_decoder(
         "n_neurons": int(x_train.shape[1]),
         "architecture": model.architecture,
     }
-    return model, history, metrics
+    return model, history, metrics, predictions
 
 
 def fit_ridge(data: xr.Dataset, *, n_basis: int, test_fraction: float, split_seed: int):
     """Fit the Stringer et al. ridge decoder (λ = n_train) and score it on the test set.
 
-    Returns the fitted :class:`RidgeVonMises` as a Dataset (``to_dataset``) and the metrics.
+    Returns the fitted :class:`RidgeVonMises` as a Dataset (``to_dataset``), the metrics and the
+    test predictions (:func:`test_predictions`).
     """
     x_train, y_train, x_test, y_test = decoding_split(data, test_fraction=test_fraction,
                                                       seed=split_seed)
     decoder = RidgeVonMises(n_basis=n_basis).fit(x_train, y_train)
+    predicted = decoder.predict(x_test)
     metrics = {
-        **decoding_metrics(decoder.predict(x_test), y_test, period=decoder.period),
+        **decoding_metrics(predicted, y_test, period=decoder.period),
         "decoder": "ridge",
         "n_train": int(len(y_train)),
         "n_neurons": int(x_train.shape[1]),
         "alpha": float(decoder.alpha_),
     }
     neuron = data["neuron"].values if "neuron" in data.coords else None
-    return decoder.to_dataset(neuron=neuron), metrics
+    predictions = test_predictions(predicted, y_test, period=decoder.period)
+    return decoder.to_dataset(neuron=neuron), metrics, predictions
