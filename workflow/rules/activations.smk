@@ -8,6 +8,7 @@ rule activations:
         conditions="results/{dataset}/conditions.nc",
         model=lambda w: network_folder(w) + "/model.pt",
         metrics=lambda w: network_folder(w) + "/metrics.json",
+        code=library("activations"),
     output:
         "results/{dataset}/activations/{network}/seed{seed}.nc",
     wildcard_constraints:

@@ -1,11 +1,46 @@
 # Config validation and the input functions every stage shares.
+import ast
 import json
 import re
+from pathlib import Path
 
 from snakemake.utils import validate
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+
+LIBRARY = Path(workflow.basedir) / "workflow" / "src" / "v1rsa"
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+
+
+def _v1rsa_imports(path):
+    """Names of the v1rsa modules a Python file imports."""
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "v1rsa":
+                names.update(alias.name for alias in node.names)
+            elif node.module.startswith("v1rsa."):
+                names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("v1rsa."))
+    return {name for name in names if (LIBRARY / f"{name}.py").exists()}
+
+
+def library(script):
+    """The library files a rule's script runs: the v1rsa modules it imports, transitively.
+
+    Rules list them as input, so that editing the library reruns exactly the stages whose code
+    changed (and what depends on them), as editing the script itself does.
+    """
+    seen, todo = set(), list(_v1rsa_imports(SCRIPTS / f"{script}.py"))
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += _v1rsa_imports(LIBRARY / f"{name}.py")
+    return sorted(str(LIBRARY / f"{name}.py") for name in seen)
 
 
 def _datasets_with(source):

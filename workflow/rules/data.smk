@@ -2,6 +2,8 @@
 
 
 rule simulate:
+    input:
+        code=library("simulate"),
     output:
         raw="resources/{dataset}/raw.npy",
         truth="resources/{dataset}/ground_truth.nc",
@@ -21,6 +23,7 @@ rule simulate:
 
 
 rule download:
+    # No library input: editing the code must not re-fetch a verified 1 GB file.
     output:
         raw="resources/{dataset}/raw.{suffix}",
         sha256="resources/{dataset}/raw.{suffix}.sha256",
@@ -62,6 +65,7 @@ rule link_local:
 rule zscore:
     input:
         raw=raw_path,
+        code=library("zscore"),
     output:
         trials="results/{dataset}/trials.nc",
         conditions="results/{dataset}/conditions.nc",

@@ -5,6 +5,8 @@ TILT_SETS = ["tilt_train", "tilt_validation", "tilt_test"]
 
 
 rule gratings:
+    input:
+        code=library("gratings"),
     output:
         "results/stimuli/{stimset}.nc",
     wildcard_constraints:
@@ -25,6 +27,7 @@ rule gratings:
 rule train_decoder:
     input:
         data="results/{dataset}/{data}.nc",
+        code=library("train_decoder"),
     output:
         model="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/model.pt",
         metrics="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/metrics.json",
@@ -56,6 +59,7 @@ rule train_normative:
         train="results/stimuli/tilt_train.nc",
         validation="results/stimuli/tilt_validation.nc",
         test="results/stimuli/tilt_test.nc",
+        code=library("train_normative"),
     output:
         model="results/models/normative/seed{seed}/model.pt",
         metrics="results/models/normative/seed{seed}/metrics.json",
@@ -82,6 +86,7 @@ rule train_encoder:
     input:
         trials="results/{dataset}/trials.nc",
         conditions="results/{dataset}/conditions.nc",
+        code=library("train_encoder"),
     output:
         model="results/{dataset}/models/encoder/seed{seed}/model.pt",
         metrics="results/{dataset}/models/encoder/seed{seed}/metrics.json",
@@ -109,6 +114,7 @@ rule train_encoder:
 rule train_decoder_ridge:
     input:
         data="results/{dataset}/{data}.nc",
+        code=library("train_decoder_ridge"),
     output:
         model="results/{dataset}/models/decoder_ridge/{data}/model.nc",
         metrics="results/{dataset}/models/decoder_ridge/{data}/metrics.json",
@@ -134,6 +140,7 @@ rule train_decoder_ridge:
 rule decoder_scaling:
     input:
         trials="results/{dataset}/trials.nc",
+        code=library("decoder_scaling"),
     output:
         table="results/{dataset}/models/decoder_ridge/scaling.tsv",
     params:

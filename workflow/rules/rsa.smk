@@ -4,6 +4,7 @@
 rule rdm_v1:
     input:
         conditions="results/{dataset}/conditions.nc",
+        code=library("rdm_v1"),
     output:
         "results/{dataset}/rdms/v1.nc",
     params:
@@ -24,6 +25,7 @@ rule rdm_v1:
 rule rdm:
     input:
         activations="results/{dataset}/activations/{network}/seed{seed}.nc",
+        code=library("rdm"),
     output:
         "results/{dataset}/rdms/{network}/seed{seed}.nc",
     wildcard_constraints:
@@ -48,6 +50,7 @@ rule rsa:
         conditions="results/{dataset}/conditions.nc",
         networks=lambda w: network_files(w.dataset, "rdms"),
         activations=lambda w: network_files(w.dataset, "activations"),
+        code=library("rsa"),
     output:
         table=report(
             "results/{dataset}/rsa/rsa.tsv",
