@@ -1,6 +1,7 @@
 # Config validation and the input functions every stage shares.
 import ast
 import json
+import os
 import re
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def library(script):
         if name not in seen:
             seen.add(name)
             todo += _v1rsa_imports(LIBRARY / f"{name}.py")
-    return sorted(str(LIBRARY / f"{name}.py") for name in seen)
+    # relative to the working directory, so that moving a finished project reruns nothing
+    return sorted(os.path.relpath(LIBRARY / f"{name}.py") for name in seen)
 
 
 def _datasets_with(source):
@@ -159,4 +161,5 @@ def final_outputs():
                           dataset=dataset, seed=config["encoder"]["seeds"])
         outputs += decoder_outputs(dataset)
         outputs.append(f"results/{dataset}/rsa/rsa.tsv")
+        outputs += figure_outputs(dataset)
     return outputs

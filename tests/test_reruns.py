@@ -1,0 +1,185 @@
+"""After a change, only the stages that depend on it run again (snakemake -n on a finished run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.workflow
+
+DATA_AND_TRAINING = {"simulate", "zscore", "gratings", "train_decoder", "train_decoder_ridge",
+                     "decoder_scaling", "train_normative", "train_encoder"}
+
+
+def planned_jobs(workdir: Path, *configfiles: str) -> list[tuple[str, dict]]:
+    """The jobs `snakemake -n` would run: (rule, wildcards) pairs."""
+    result = snakemake(workdir, "-n", "--configfile", "config/smoke.yaml", *configfiles)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
+        match = re.match(r"(?:local)?rule (\w+):", block)
+        if match:
+            wildcards = re.search(r"wildcards: (.*)", block)
+            pairs = wildcards.group(1).split(", ") if wildcards else []
+            jobs.append((match.group(1), dict(pair.split("=", 1) for pair in pairs)))
+    return jobs
+
+
+def planned_rules(workdir: Path, *configfiles: str) -> set[str]:
+    return {rule for rule, _ in planned_jobs(workdir, *configfiles)} - {"all"}
+
+
+def change(workdir: Path, text: str) -> str:
+    (workdir / "change.yaml").write_text(text)
+    return "change.yaml"
+
+
+def test_touching_nothing_reruns_nothing(smoke_copy):
+    assert planned_rules(smoke_copy) == set()
+
+
+def test_an_rsa_option_reruns_only_rsa_and_what_shows_it(smoke_copy):
+    rules = planned_rules(smoke_copy, change(smoke_copy, "rsa:\n  n_bootstrap: 50\n"))
+    assert "rsa" in rules
+    assert all(rule == "rsa" or rule.startswith("plot_") for rule in rules), rules
+
+
+def test_an_rdm_option_reruns_rdms_and_downstream_only(smoke_copy):
+    rules = planned_rules(smoke_copy, change(smoke_copy, "rdm:\n  method: cosine\n"))
+    assert {"rdm_v1", "rdm", "rsa"} <= rules
+    assert not rules & (DATA_AND_TRAINING | {"activations"}), rules
+
+
+def test_a_training_hyperparameter_reruns_that_model_and_downstream_only(smoke_copy):
+    jobs = planned_jobs(smoke_copy, change(smoke_copy, "normative:\n  lr: 1.0e-3\n"))
+    rules = {rule for rule, _ in jobs} - {"all"}
+    assert {"train_normative", "activations", "rdm", "rsa"} <= rules
+    assert not rules & (DATA_AND_TRAINING - {"train_normative"}), rules
+    networks = {w.get("network") for rule, w in jobs if rule in ("activations", "rdm")}
+    assert networks == {"normative"}  # the encoder's activations stay as they are
+
+
+def test_editing_a_script_reruns_its_rule(smoke_copy):
+    script = smoke_copy / "workflow" / "scripts" / "train_encoder.py"
+    script.write_text(script.read_text() + "\n# an edit\n")
+    rules = planned_rules(smoke_copy)
+    assert "train_encoder" in rules
+    assert not rules & (DATA_AND_TRAINING - {"train_encoder"}), rules
+
+
+def test_editing_library_code_reruns_the_rules_that_import_it(smoke_copy):
+    module = smoke_copy / "workflow" / "src" / "v1rsa" / "rdm.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    rules = planned_rules(smoke_copy)
+    assert {"rdm_v1", "rdm", "rsa", "activations"} <= rules  # all import v1rsa.rdm
+    assert not rules & DATA_AND_TRAINING, rules
+    os.utime(smoke_copy / "workflow" / "src" / "v1rsa" / "simulate.py")
+    assert planned_rules(smoke_copy) == rules  # a touch without an edit changes nothing
+
+
+def test_adding_a_seed_adds_jobs_without_rerunning_the_existing_ones(smoke_copy):
+    jobs = planned_jobs(smoke_copy, change(smoke_copy, "normative:\n  seeds: [12, 13]\n"))
+    trained = [w["seed"] for rule, w in jobs if rule == "train_normative"]
+    assert trained == ["13"]
+    assert {w["seed"] for rule, w in jobs if rule == "activations"} == {"13"}
+    assert not {rule for rule, _ in jobs} & (DATA_AND_TRAINING - {"train_normative"})
+
+
+def start_then_kill(workdir: Path, configfiles: list[str], rule: str, started: Path,
+                    timeout: float = 180.0) -> None:
+    """Run snakemake forcing ``rule``; SIGKILL everything once ``started`` shows the job began."""
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *configfiles,
+               "--forcerun", rule]
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not started.exists():
+        if process.poll() is not None:
+            pytest.fail(f"snakemake ended before {rule} started")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"{rule} did not start within {timeout} s")
+        time.sleep(0.05)
+    time.sleep(0.5)  # the job is under way
+    assert process.poll() is None, f"{rule} finished before it could be killed: make it longer"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+# Settings that keep each job running for several seconds, so that it is killed mid-way.
+LONGER = {
+    "train_normative": "normative:\n  n_epochs: 30\n",
+    "rsa": "rsa:\n  n_permutations: 200000\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("rule", "started", "output"),
+    [
+        ("train_normative", "logs/models/normative/seed12.log",
+         "results/models/normative/seed12/history.tsv"),
+        ("rsa", "logs/smoke/rsa.log", "results/smoke/rsa/rsa.tsv"),
+    ],
+)
+def test_a_job_killed_mid_way_reruns_and_gives_identical_results(smoke_copy, rule, started,
+                                                                  output):
+    configfiles = ["config/smoke.yaml", change(smoke_copy, LONGER[rule])]
+    snakemake(smoke_copy, "--configfile", *configfiles)
+    (smoke_copy / started).unlink()
+    start_then_kill(smoke_copy, configfiles, rule, smoke_copy / started)
+    # as after a power loss: the lock is left behind, and the half-done job is marked incomplete
+    snakemake(smoke_copy, "--configfile", *configfiles, "--unlock")
+    # Snakemake removes a job's outputs before it starts; a file written when the kill came is
+    # recorded as incomplete: either way the next run does not take it as complete.
+    rerun = snakemake(smoke_copy, "--configfile", *configfiles, check=False)
+    if rerun.returncode != 0:
+        assert "incomplete" in rerun.stderr, rerun.stderr[-2000:]
+        rerun = snakemake(smoke_copy, "--configfile", *configfiles, "--rerun-incomplete")
+    assert re.search(rf"rule {rule}:", rerun.stdout + rerun.stderr)
+    recovered = (smoke_copy / output).read_bytes()
+    assert planned_rules(smoke_copy, configfiles[1]) == set()
+    snakemake(smoke_copy, "--configfile", *configfiles, "--forcerun", rule)  # uninterrupted
+    assert (smoke_copy / output).read_bytes() == recovered
+
+
+def assert_same_results(run_a: Path, run_b: Path) -> None:
+    """Every NetCDF array, JSON metric and table of two runs is identical."""
+    results_a = sorted(p.relative_to(run_a) for p in (run_a / "results").rglob("*") if p.is_file())
+    results_b = sorted(p.relative_to(run_b) for p in (run_b / "results").rglob("*") if p.is_file())
+    assert results_a == results_b
+    for path in results_a:
+        if path.suffix == ".nc":
+            a = xr.load_dataset(run_a / path, engine="h5netcdf")
+            b = xr.load_dataset(run_b / path, engine="h5netcdf")
+            xr.testing.assert_identical(a, b)
+        elif path.suffix == ".json":
+            assert json.loads((run_a / path).read_text()) == json.loads((run_b / path).read_text())
+        elif path.suffix in (".tsv",):
+            assert (run_a / path).read_text() == (run_b / path).read_text(), path
+
+
+def test_two_runs_of_the_smoke_config_give_identical_results(smoke_run, tmp_path):
+    from conftest import copy_workflow
+
+    again = copy_workflow(tmp_path / "again")
+    snakemake(again, "--configfile", "config/smoke.yaml")
+    assert_same_results(smoke_run, again)
+    for weights in ("results/models/normative/seed12/model.pt",
+                    "results/smoke/models/encoder/seed0/model.pt"):
+        import torch
+
+        a = torch.load(smoke_run / weights, weights_only=True)
+        b = torch.load(again / weights, weights_only=True)
+        assert a.keys() == b.keys()
+        assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
