@@ -106,6 +106,14 @@ def normative_architecture():
     )
 
 
+def decoder_settings(name, data):
+    """A torch decoder's architecture and training settings; single trials use minibatches."""
+    settings = {k: v for k, v in config["decoders"][name].items() if k != "seeds"}
+    if data == "trials":
+        settings.update(config["decoders"]["trials"])
+    return settings
+
+
 def decoder_outputs(dataset):
     """Metrics of every decoder on every data kind, and the ridge scaling table."""
     decoders = config["decoders"]

@@ -37,7 +37,7 @@ rule train_decoder:
         decoder="|".join(DECODERS),
         data="trials|conditions",
     params:
-        hyper=lambda w: {k: v for k, v in config["decoders"][w.decoder].items() if k != "seeds"},
+        hyper=lambda w: decoder_settings(w.decoder, w.data),
         test_fraction=config["decoders"]["test_fraction"],
         split_seed=config["decoders"]["split_seed"],
         device=config["device"],
