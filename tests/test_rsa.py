@@ -192,6 +192,22 @@ def test_weighted_spearman_equals_ranking_the_repeated_entries(rng):
             assert ours[b, j] == pytest.approx(scipy.stats.spearmanr(x, y).statistic, abs=1e-10)
 
 
+def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
+    # Beyond 1625 conditions the integer sums could overflow int64 and the ranks are held in
+    # float64 instead; forced here on a small problem, it must give the same values.
+    n = 30
+    reference = rounded(random_rdm(rng, n))
+    candidates = candidates_with_ties(rng, n)
+    indices = rng.integers(0, n, size=(12, n))
+    integer = rsa.compare_resampled(reference, candidates, "spearman", indices)
+    monkeypatch.setattr(rsa, "_MAX_CONDITIONS_INT64_RANKS", 0)
+    floating = rsa.compare_resampled(reference, candidates, "spearman", indices)
+    np.testing.assert_allclose(floating, integer, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(floating, rsatoolbox_bootstrap_loop(reference, candidates,
+                                                                   "spearman", indices),
+                               rtol=0, atol=1e-10)
+
+
 def test_bootstrap_conditions_is_reproducible_and_thread_independent(rng):
     n = 40
     reference = random_rdm(rng, n)
@@ -230,6 +246,21 @@ def test_permutation_null_compares_the_relabelled_reference(rng, method):
     direct = [rsa.compare_many(relabelled(reference, p), candidates, method)
               for p in permutations]
     np.testing.assert_allclose(null, direct, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman", "cosine"])
+def test_permutation_null_over_several_row_bands_and_threads(rng, method):
+    # 53 conditions: the relabelled triangle is gathered in bands of rows (the last one short).
+    n = 53
+    reference = rounded(random_rdm(rng, n))
+    candidates = candidates_with_ties(rng, n)
+    permutations = rsa.draw_permutations(n, 21, rng)
+    null = rsa.permutation_null(reference, candidates, method, permutations)
+    direct = [rsa.compare_many(relabelled(reference, p), candidates, method)
+              for p in permutations]
+    np.testing.assert_allclose(null, direct, rtol=0, atol=1e-12)
+    threaded = rsa.permutation_null(reference, candidates, method, permutations, n_threads=2)
+    np.testing.assert_array_equal(threaded, null)
 
 
 def test_permutation_p_values_are_uniform_under_the_null():

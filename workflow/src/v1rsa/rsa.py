@@ -24,9 +24,9 @@ Statistics (all resampling draws come from a seed or a ``numpy.random.Generator`
   Such a sample is a multiset, so pair (i, j) enters with weight ``c_i · c_j`` (``c`` = how often
   each condition was drawn). Pearson and cosine become weighted sums, all samples at once as
   matrix products; Spearman ranks under weights come from one sort of each vector and prefix
-  sums of the weights (ties share the mean of their weighted rank span, which is what scipy's
-  ``rankdata(method='average')`` gives the repeated entries). Samples with fewer than 3 distinct
-  conditions are NaN, as in rsatoolbox.
+  sums of the integer weights, in exact integer arithmetic (ties share the mean of their weighted
+  rank span, which is what scipy's ``rankdata(method='average')`` gives the repeated entries).
+  Samples with fewer than 3 distinct conditions are NaN, as in rsatoolbox.
 - Permutation test: the reference's condition labels are permuted (rows and columns together);
   one-sided, ``p = (1 + #{null ≥ observed}) / (1 + n_permutations)``, so p is never 0. A null
   value counts as ≥ when it is within 1e-12 of the observed value (floating-point ties).
@@ -34,13 +34,17 @@ Statistics (all resampling draws come from a seed or a ``numpy.random.Generator`
   out), with its method-specific pooling of fold RDMs.
 
 Speed: Kendall's τa has no fast path (its bootstrap expands each multiset, its permutation test
-recomputes τa per permutation: minutes at 360 conditions); the others are vectorised. Functions
-that resample take ``n_threads`` (worker threads over blocks of samples; the result does not
-depend on it) and hold BLAS to one thread meanwhile.
+recomputes τa per permutation: minutes at 360 conditions); the others are vectorised, and their
+cost is moving memory (gathers of the relabelled triangle, reorderings between sorted orders), so
+the kernels keep their working sets small and make few numpy calls. The Spearman bootstrap runs
+its prefix sums in torch (imported on first use, about a second once per process). Functions that
+resample take ``n_threads`` (worker threads over fixed blocks of samples; the result does not
+depend on it) and hold BLAS to one thread meanwhile. ``bench/rsa.py`` times them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,10 +69,16 @@ RSATOOLBOX_METHODS = {
 _TIE_TOLERANCE = 1e-12
 # Conditions a bootstrap sample must hold for its comparison to be defined (rsatoolbox's rule).
 _MIN_DISTINCT_CONDITIONS = 3
-# Bootstrap samples per block of work, and permutations per block (their gathered triangles,
-# block × pairs × 8 bytes, should stay in cache).
+# Bootstrap samples per block of work, and permutations per block (their gathered bands,
+# block × rows × n × 8 bytes, should stay in cache).
 _BLOCK = 64
-_PERMUTATION_BLOCK = 16
+_PERMUTATION_BLOCK = 8
+# The integer Spearman bootstrap sums w (2r_x)(2r_y) ≤ 4 W³ ≤ n⁶ / 2 over pairs, which fits int64
+# up to 1625 conditions; beyond, float64 holds the ranks exactly (up to 2**53) and the sums round.
+_MAX_CONDITIONS_INT64_RANKS = 1625
+# Rows per band of the permuted upper triangle (see _permuted_products): fewer rows waste less
+# of each row copy, more rows mean fewer numpy calls per permutation.
+_PERMUTATION_TILE_ROWS = 24
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,6 +139,25 @@ def _symmetric(vector: np.ndarray, n_conditions: int) -> np.ndarray:
 # Comparators
 
 
+def _average_ranks(vectors: np.ndarray) -> np.ndarray:
+    """Ranks 1 … m of each row of vectors (r, m), ties given their average rank: (r, m) float64,
+    equal to ``scipy.stats.rankdata(vectors, axis=1)``. One numpy argsort per row (its default,
+    vectorised sort is several times faster than the stable sort scipy uses, and the order inside
+    a tie group does not matter once the group shares its mean rank)."""
+    ranks = np.empty(vectors.shape, dtype=np.float64)
+    for row, out in zip(vectors, ranks, strict=True):
+        order = np.argsort(row)
+        ordered = row[order]
+        new_group = np.r_[True, ordered[1:] != ordered[:-1]]
+        if new_group.all():
+            out[order] = np.arange(1, row.size + 1)
+            continue
+        starts = np.flatnonzero(new_group)
+        ends = np.r_[starts[1:], row.size]  # the group holds ranks starts + 1 … ends
+        out[order] = np.repeat((starts + 1 + ends) / 2, ends - starts)
+    return ranks
+
+
 def _cosine(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Cosines of the rows of xs (a, m) with the rows of ys (b, m): (a, b); 0 where a row has
     zero norm (rsatoolbox's convention)."""
@@ -143,7 +172,7 @@ def _comparable(vectors: np.ndarray, method: str) -> np.ndarray:
     """Rows (r, m) made ready for a cosine: centred for Pearson, ranked and centred for
     Spearman, as they are for cosine."""
     if method == "spearman":
-        vectors = scipy.stats.rankdata(vectors, axis=1)
+        vectors = _average_ranks(vectors)
     if method in ("pearson", "spearman"):
         vectors = vectors - vectors.mean(axis=1, keepdims=True)
     return vectors
@@ -275,72 +304,44 @@ def _n_from_pairs(n_pairs: int) -> int:
     return int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
 
 
-class _SortedLayout:
-    """The pairs of one vector sorted by value, stored for fast weighted ranks.
+class _PairOrder:
+    """The pairs of one RDM vector in sorted order, for weighted ranks from prefix sums.
 
-    Sequence position q (0 … size−1, the sorted order; positions ≥ m are padding with weight 0)
-    lives at storage slot ``(q % n_rows) · n_cols + q // n_rows`` of an (n_rows, n_cols) array, so
-    the prefix sum along the sequence is n_rows vectorised row additions plus one short cumsum.
-    Ranks below are average ranks minus ½ (a shift that correlations ignore).
+    Position t of the sorted order holds pair ``order[t]`` (an index into the upper triangle).
+    With P the inclusive prefix sum of the pair weights along the sorted order, the weighted
+    average rank of the pair at position t, doubled and shifted by −1 (a shift that correlations
+    ignore), is ``P[t] + P[t − 1]`` when its value is untied, and ``P[last] + P[first − 1]`` over
+    its tie group otherwise (scipy's ``rankdata(method='average')`` of the repeated entries).
+    Weights are integers (products of counts), so every rank here is an exact integer.
     """
 
-    def __init__(self, values, n_conditions, n_rows):
-        m = values.size
-        self.n_rows, self.n_cols = n_rows, -(-m // n_rows)
-        self.size = self.n_rows * self.n_cols
-        order = np.argsort(values, kind="stable")
-        seq = np.arange(self.size)
-        slot = (seq % self.n_rows) * self.n_cols + seq // self.n_rows
-        # The two conditions of the pair at each slot; padding slots name the extra condition
-        # n_conditions, which is never drawn (count 0, so weight 0).
-        rows, cols = np.triu_indices(n_conditions, 1)
-        self.first = np.full(self.size, n_conditions, dtype=np.intp)
-        self.second = np.full(self.size, n_conditions, dtype=np.intp)
-        self.first[slot[:m]] = rows[order]
-        self.second[slot[:m]] = cols[order]
-        self.slot_of_pair = np.empty(m, dtype=np.intp)
-        self.slot_of_pair[order] = slot[:m]
-        ordered = values[order]
+    def __init__(self, values: np.ndarray):
+        size = values.size
+        self.order = np.argsort(values)
+        ordered = values[self.order]
         new_group = np.r_[True, ordered[1:] != ordered[:-1]]
         self.has_ties = not new_group.all()
         if not self.has_ties:
             return
-        # Tied values share the mean of their weighted rank span: (P[first − 1] + P[last]) / 2
-        # (shifted by −½), P the inclusive prefix sum of the weights; slot `size` holds P[−1] = 0.
+        # Per position: the position before its tie group (`size` stands for "none": the prefix
+        # array carries a 0 there) and the group's last position.
         starts = np.flatnonzero(new_group)
-        lasts = np.r_[starts[1:], m] - 1
+        lasts = np.r_[starts[1:], size] - 1
+        self.group_before = np.where(starts > 0, starts - 1, size)
+        self.group_last = lasts
         group = np.cumsum(new_group) - 1
-        self.group_before = np.where(starts > 0, slot[starts - 1], self.size)
-        self.group_last = slot[lasts]
-        self.before_of_slot = np.full(self.size, self.size, dtype=np.intp)
-        self.last_of_slot = np.full(self.size, self.size, dtype=np.intp)
-        self.before_of_slot[slot[:m]] = self.group_before[group]
-        self.last_of_slot[slot[:m]] = self.group_last[group]
+        self.before = self.group_before[group]
+        self.last = self.group_last[group]
 
-    def prefix_sums(self, counts, weights, prefix_ext, scratch):
-        """Fill ``weights`` (size,) with c_i c_j in sorted order and ``prefix_ext[:size]`` with
-        their inclusive prefix sum. counts: (n_conditions + 1,), the last one 0 (padding)."""
-        np.take(counts, self.first, out=weights, mode="clip")
-        np.take(counts, self.second, out=scratch, mode="clip")
-        weights *= scratch
-        prefix = prefix_ext[: self.size].reshape(self.n_rows, self.n_cols)
-        w = weights.reshape(self.n_rows, self.n_cols)
-        np.copyto(prefix[0], w[0])
-        for row in range(1, self.n_rows):
-            np.add(prefix[row - 1], w[row], out=prefix[row])
-        column_totals = np.cumsum(prefix[-1])
-        prefix[:, 1:] += column_totals[:-1]
-
-    def ranks(self, weights, prefix_ext, ranks, scratch):
-        """Fill ``ranks`` (size,) from the weights and prefix sums of :meth:`prefix_sums`."""
-        if not self.has_ties:
-            np.multiply(weights, -0.5, out=ranks)
-            ranks += prefix_ext[: self.size]
-            return
-        np.take(prefix_ext, self.before_of_slot, out=ranks, mode="clip")
-        np.take(prefix_ext, self.last_of_slot, out=scratch, mode="clip")
-        ranks += scratch
-        ranks *= 0.5
+    def doubled_ranks(self, weights, prefix_ext, out):
+        """Fill ``out`` (m,) with the doubled, shifted ranks from the weights (m,) in this order
+        and ``prefix_ext`` (m + 1,): their inclusive prefix sum followed by a 0."""
+        if self.has_ties:
+            prefix_ext.take(self.before, out=out, mode="clip")
+            out += prefix_ext.take(self.last, mode="clip")
+        else:
+            np.multiply(prefix_ext[:-1], 2, out=out)
+            out -= weights
 
     def spread(self, total_weight, sum_cubed_weights, prefix_ext):
         """Σ w (r − r̄)² of the weighted ranks: (W³ − Σ_groups T³) / 12, T a tie group's weight.
@@ -349,60 +350,77 @@ class _SortedLayout:
         T consecutive ranks removes (T³ − T)/12 from Σ r². Without ties, Σ T³ = Σ_pairs w³.
         """
         if self.has_ties:
-            group_weight = prefix_ext[self.group_last] - prefix_ext[self.group_before]
+            group_weight = (prefix_ext[self.group_last]
+                            - prefix_ext[self.group_before]).astype(np.float64)
             sum_cubed_weights = group_weight @ (group_weight * group_weight)
         return (total_weight**3 - sum_cubed_weights) / 12
 
 
 def _weighted_spearman(x, ys):
-    """Spearman's rho of bootstrap samples from weighted ranks.
+    """Spearman's rho of bootstrap samples from weighted ranks, in exact integer arithmetic.
 
     Returns a function of counts (b, n) float64 → (b, k); the sorting is done once, here.
+    Pair (i, j) weighs w = c_i c_j. In the reference's sorted order: the weights, their prefix
+    sums (the ranks) and u = w · 2r_x; for each candidate the same weights are moved into its
+    sorted order (one gather), summed into its ranks, and moved back (one gather) to meet u:
+    Σ w (2r_x)(2r_y) is an exact integer. Prefix sums run in torch (numpy's cumsum is a slow
+    scalar loop); they are integer sums, so the result does not depend on threads.
     """
+    import torch  # a dependency already; imported here so that `import v1rsa.rsa` stays light
+
     n = _n_from_pairs(x.size)
-    # 16 rows of vectorised additions beat one long cumsum once vectors are long.
-    n_rows = 16 if x.size >= 16 * 256 else 1
-    layout_x = _SortedLayout(x, n, n_rows)
-    layouts = [_SortedLayout(y, n, n_rows) for y in ys]
-    # For each slot of x's layout, the slot of the same pair in y's layout.
-    to_x = []
-    for layout in layouts:
-        index = np.zeros(layout_x.size, dtype=np.intp)
-        index[layout_x.slot_of_pair] = layout.slot_of_pair
-        to_x.append(index)
-    size = layout_x.size
+    m = x.size
+    dtype = np.int64 if n <= _MAX_CONDITIONS_INT64_RANKS else np.float64
+    rows, cols = np.triu_indices(n, 1)
+    order_x = _PairOrder(x)
+    orders = [_PairOrder(y) for y in ys]
+    first, second = rows[order_x.order], cols[order_x.order]
+    position_x = np.empty(m, dtype=np.intp)
+    position_x[order_x.order] = np.arange(m)
+    # Candidate j: the x-position of the pair at each of its positions, and back.
+    to_candidate = [position_x[order.order] for order in orders]
+    to_reference = []
+    for order in orders:
+        position = np.empty(m, dtype=np.intp)
+        position[order.order] = np.arange(m)
+        to_reference.append(position[order_x.order])
 
     def evaluate(counts):
-        counts_ext = np.zeros(n + 1)
-        wx, rx, wrx, wy, ry, ry_at_x, scratch = (np.empty(size) for _ in range(7))
-        prefix_ext = np.zeros(size + 1)
-        rho = np.empty((len(counts), len(layouts)))
+        counts_int = counts.astype(dtype)
+        wx, scratch, u, wy, ry = (np.empty(m, dtype) for _ in range(5))
+        prefix_x, prefix_y = np.zeros(m + 1, dtype), np.zeros(m + 1, dtype)
+        wx_t, wy_t = torch.from_numpy(wx), torch.from_numpy(wy)
+        prefix_x_t, prefix_y_t = torch.from_numpy(prefix_x[:m]), torch.from_numpy(prefix_y[:m])
+        ry_at_x = np.empty(m, dtype)
+        rho = np.empty((len(counts), len(orders)))
         for b, c in enumerate(counts):
-            counts_ext[:n] = c
             # W = Σ_{i<j} c_i c_j and Σ_{i<j} (c_i c_j)³, from the counts alone
             total_weight = (n * n - c @ c) / 2
             cubes = c * c * c
             sum_cubed_weights = (np.sum(cubes) ** 2 - cubes @ cubes) / 2
-            centre = total_weight**3 / 4  # (Σ w r)² / W, as Σ w r = W² / 2 for shifted ranks
-            layout_x.prefix_sums(counts_ext, wx, prefix_ext, scratch)
-            layout_x.ranks(wx, prefix_ext, rx, scratch)
-            spread_x = layout_x.spread(total_weight, sum_cubed_weights, prefix_ext)
-            np.multiply(wx, rx, out=wrx)
-            # A pair's weight is the same in every layout, so the −w/2 part of an untied
-            # candidate's ranks contributes −½ Σ w·r_x·w to the cross product.
-            half_wwr = (wrx @ wx) / 2
-            for j, layout in enumerate(layouts):
-                layout.prefix_sums(counts_ext, wy, prefix_ext, scratch)
-                spread_y = layout.spread(total_weight, sum_cubed_weights, prefix_ext)
-                if layout.has_ties:
-                    layout.ranks(wy, prefix_ext, ry, scratch)
-                    np.take(ry, to_x[j], out=ry_at_x, mode="clip")
-                    cross = wrx @ ry_at_x
+            w3 = int(round(total_weight)) ** 3  # 4 · the centre (Σ w r)² / W = W³ / 4
+            counts_int[b].take(first, out=wx, mode="clip")
+            counts_int[b].take(second, out=scratch, mode="clip")
+            wx *= scratch
+            torch.cumsum(wx_t, 0, out=prefix_x_t)
+            order_x.doubled_ranks(wx, prefix_x, u)
+            spread_x = order_x.spread(total_weight, sum_cubed_weights, prefix_x)
+            u *= wx
+            # Untied candidates: 2r_y = 2P_y − w, so Σ u·2r_y = 2 Σ u·P_y − Σ u·w.
+            uw = int(u @ wx)
+            for j, order in enumerate(orders):
+                wx.take(to_candidate[j], out=wy, mode="clip")
+                torch.cumsum(wy_t, 0, out=prefix_y_t)
+                spread_y = order.spread(total_weight, sum_cubed_weights, prefix_y)
+                if order.has_ties:
+                    order.doubled_ranks(wy, prefix_y, ry)
+                    ry.take(to_reference[j], out=ry_at_x, mode="clip")
+                    cross = int(u @ ry_at_x)
                 else:
-                    np.take(prefix_ext, to_x[j], out=ry_at_x, mode="clip")
-                    cross = wrx @ ry_at_x - half_wwr
+                    prefix_y.take(to_reference[j], out=ry_at_x, mode="clip")
+                    cross = 2 * int(u @ ry_at_x) - uw
                 if spread_x > 0 and spread_y > 0:
-                    rho[b, j] = (cross - centre) / np.sqrt(spread_x * spread_y)
+                    rho[b, j] = (cross - w3) / 4 / np.sqrt(spread_x * spread_y)
                 else:
                     rho[b, j] = 0.0
         return rho
@@ -525,28 +543,53 @@ def draw_permutations(n_conditions: int, n_permutations: int, rng) -> np.ndarray
     return rng.permuted(np.tile(np.arange(n_conditions), (n_permutations, 1)), axis=1)
 
 
+def _permutation_tiles(directions, n_conditions, tile_rows=_PERMUTATION_TILE_ROWS):
+    """The strict upper triangle cut into row bands: [(first row, end row, weights)], weights
+    (k, rows · (n − first row)) = directions at pairs (i, j) of the band's rows i and columns
+    j ≥ first row, 0 where j ≤ i. directions: (k, m) in triu order."""
+    n = n_conditions
+    tiles = []
+    for start in range(0, n - 1, tile_rows):
+        stop = min(start + tile_rows, n - 1)
+        i = np.arange(start, stop)[:, None]
+        j = np.arange(start, n)[None, :]
+        upper = j > i
+        # index of pair (i, j), i < j, in np.triu_indices order
+        pair = np.where(upper, i * (2 * n - i - 1) // 2 + (j - i - 1), 0)
+        weights = np.where(upper, directions[:, pair], 0.0)
+        tiles.append((start, stop, weights.reshape(len(directions), -1)))
+    return tiles
+
+
 def _permuted_products(matrix, permutations, directions, n_threads, block=_PERMUTATION_BLOCK):
     """Σ_{i<j} matrix[π_i, π_j] · directions[:, pair(i, j)] for every permutation π.
 
-    matrix: (n, n); permutations: (P, n); directions: (k, m). Returns (P, k): one gather of the
-    permuted upper triangle per permutation, then one matrix product for all candidates.
+    matrix: (n, n) symmetric; permutations: (P, n); directions: (k, m). Returns (P, k).
+    The upper triangle of the relabelled matrix is gathered in bands of rows: for the band's rows
+    π_a … π_b, a copy of those rows (contiguous) and a gather of their columns π_a … π_{n−1}
+    (one index vector shared by the rows, where the pairs of a row are contiguous in memory);
+    each band is multiplied with the candidates' weights while it is still in cache.
     """
     n = matrix.shape[0]
-    _, cols = np.triu_indices(n, 1)
-    row_lengths = np.arange(n - 1, 0, -1)  # pairs (i, j > i) of each row i, in triu order
-    flat_matrix = np.ascontiguousarray(matrix).reshape(-1)
+    matrix = np.ascontiguousarray(matrix)
+    tiles = _permutation_tiles(directions, n)
     out = np.empty((len(permutations), len(directions)))
+    buffers = threading.local()  # each worker thread reuses its own gather buffers
 
     def run(start, stop):
-        gathered = np.empty((stop - start, cols.size))
-        second = np.empty(cols.size, np.intp)
-        for i, permutation in enumerate(permutations[start:stop]):
-            # flat index of (π_i, π_j): π_i·n repeated along row i, plus π_j
-            flat_index = np.repeat(permutation[:-1] * n, row_lengths)
-            np.take(permutation, cols, out=second, mode="clip")
-            flat_index += second
-            np.take(flat_matrix, flat_index, out=gathered[i], mode="clip")
-        out[start:stop] = gathered @ directions.T
+        if not hasattr(buffers, "bands"):
+            buffers.bands = [(np.empty((block, end - first, n)),
+                              np.empty((block, end - first, n - first)))
+                             for first, end, _ in tiles]
+        count = stop - start
+        chunk = permutations[start:stop]
+        total = np.zeros((len(directions), count))
+        for (first, end, weights), (rows, gathered) in zip(tiles, buffers.bands, strict=True):
+            matrix.take(chunk[:, first:end], axis=0, out=rows[:count], mode="clip")
+            for i in range(count):
+                rows[i].take(chunk[i, first:], axis=1, out=gathered[i], mode="clip")
+            total += weights @ gathered[:count].reshape(count, -1).T
+        out[start:stop] = total.T
 
     _run_blocks(run, len(permutations), n_threads, block)
     return out
@@ -557,8 +600,9 @@ def permutation_null(reference, candidates, method: str, permutations, *, n_thre
 
     reference: (n, n); candidates: (k, n, n); permutations: (P, n), each a permutation of the
     reference's conditions (rows and columns move together). Returns (P, k) float64.
-    Pearson, Spearman (ranks once: relabelling does not change them) and cosine: one gather of
-    the relabelled upper triangle per permutation, then one matrix product for all candidates.
+    Pearson, Spearman (ranks once: relabelling does not change them) and cosine: the relabelled
+    upper triangle is gathered once per permutation, in bands of rows, each band multiplied with
+    all candidates at once (see ``_permuted_products``).
     """
     method = _check_method(method)
     reference = _check_rdm(reference, "reference")
@@ -574,8 +618,8 @@ def permutation_null(reference, candidates, method: str, permutations, *, n_thre
                                for p in permutations]).reshape(len(permutations), len(ys))
     if method == "spearman":
         # Relabelling moves values without changing them, so ranks are computed once.
-        x = scipy.stats.rankdata(x)
-        ys = scipy.stats.rankdata(ys, axis=1)
+        x = _average_ranks(x[None])[0]
+        ys = _average_ranks(ys)
     if method in ("pearson", "spearman"):
         # A permutation keeps the reference's mean and norm: centre and scale once.
         x = x - x.mean()
@@ -645,7 +689,7 @@ def _normalise_for_pooling(vectors: np.ndarray, method: str) -> np.ndarray:
         return centred / centred.std(axis=1, keepdims=True)
     if method == "cosine":
         return vectors / np.sqrt(np.mean(vectors**2, axis=1, keepdims=True))
-    return scipy.stats.rankdata(vectors, axis=1)
+    return _average_ranks(vectors)
 
 
 def noise_ceiling(rdm_folds, method: str) -> tuple[float, float]:
