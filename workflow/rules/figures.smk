@@ -1,0 +1,305 @@
+# Figures of every stage (results/{dataset}/figures/, results/figures/normative/) for people and
+# for the HTML report: snakemake --report results/report.html
+# Each figure is a PNG (flagged for the report, with a caption in workflow/report/) and a vector
+# copy (figures: vector_format) beside it; the drawing lives in workflow/src/v1rsa/figures/.
+
+FIGURES = config["figures"]
+VECTOR_FORMAT = FIGURES["vector_format"]
+NETWORK_TITLES = {"normative": "normative network", "encoder": "encoding model"}
+
+
+def _imported_files(path):
+    """The v1rsa files a Python file imports, subpackage modules (v1rsa.figures.x) included."""
+    modules = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "v1rsa" or node.module.startswith("v1rsa."):
+                modules.add(node.module)
+                modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            modules.update(a.name for a in node.names if a.name.startswith("v1rsa."))
+    files = set()
+    for module in modules:
+        parts = module.split(".")[1:]
+        for depth in range(1, len(parts) + 1):  # a module runs its packages' __init__.py
+            base = LIBRARY.joinpath(*parts[:depth])
+            files.update(f for f in (base.with_suffix(".py"), base / "__init__.py") if f.exists())
+    return files
+
+
+def figure_code(script):
+    """library(script), which sees top-level modules only, plus the v1rsa.figures modules the
+    script imports and everything they import in turn (so editing a figure module reruns its
+    figures)."""
+    seen, todo = set(), list(_imported_files(SCRIPTS / f"{script}.py"))
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo += _imported_files(path)
+    return sorted({os.path.relpath(path) for path in [*library(script), *seen]})
+
+
+def figure_files(folder, figures, category, subcategory, **labels):
+    """Outputs of a plot rule: for each figure ``name: (caption, description)``, its PNG
+    ``{folder}/{name}.png`` flagged for the report, and its vector copy as ``{name}_vector``."""
+    files = {}
+    for name, (caption, description) in figures.items():
+        files[name] = report(
+            f"{folder}/{name}.png",
+            caption=f"../report/{caption}.rst",
+            category=category,
+            subcategory=subcategory,
+            labels={**labels, "figure": description},
+        )
+        files[f"{name}_vector"] = f"{folder}/{name}.{VECTOR_FORMAT}"
+    return files
+
+
+DATA_FIGURES = {"raster": ("data_raster", "response raster"),
+                "tuning": ("data_tuning", "tuning curves")}
+DECODER_FIGURES = {"predictions": ("decoders_predictions", "decoded vs true"),
+                   "training": ("decoders_training", "loss curves"),
+                   "weights": ("decoders_weights", "first-layer weights")}
+SCALING_FIGURES = {"scaling": ("decoders_scaling", "error vs neurons and trials")}
+NORMATIVE_FIGURES = {"filters": ("normative_filters", "filters"),
+                     "training": ("normative_training", "loss and accuracy")}
+ENCODER_FIGURES = {"tuning": ("encoder_tuning", "predicted vs measured"),
+                   "scores": ("encoder_scores", "R² distribution")}
+REPRESENTATION_FIGURES = {"tuning": ("representations_tuning", "unit tuning"),
+                          "tsne": ("representations_tsne", "t-SNE")}
+RDM_FIGURES = {"matrices": ("rdms_matrices", "RDMs"), "rows": ("rdms_rows", "RDM rows")}
+RSA_FIGURES = {"rsa": ("rsa_figure", "similarity to V1")}
+
+
+def _files(folder, figures):
+    return [f"{folder}/{name}.{suffix}" for name in figures for suffix in ("png", VECTOR_FORMAT)]
+
+
+def figure_outputs(dataset):
+    """Every figure (PNG and vector copy) of a dataset, and those of the normative CNN."""
+    folder = f"results/{dataset}/figures"
+    outputs = _files(f"{folder}/data", DATA_FIGURES)
+    for data in config["decoders"]["data"]:
+        outputs += _files(f"{folder}/decoders/{data}", DECODER_FIGURES)
+    outputs += _files(f"{folder}/decoders", SCALING_FIGURES)
+    for seed in config["encoder"]["seeds"]:
+        outputs += _files(f"{folder}/encoder/seed{seed}", ENCODER_FIGURES)
+    for seed in config["normative"]["seeds"]:
+        outputs += _files(f"results/figures/normative/seed{seed}", NORMATIVE_FIGURES)
+    for name in network_names():
+        outputs += _files(f"{folder}/representations/{name}", REPRESENTATION_FIGURES)
+        outputs += _files(f"{folder}/rdms/{name}", RDM_FIGURES)
+    outputs += _files(f"{folder}/rsa", RSA_FIGURES)
+    return outputs
+
+
+def decoder_files(wildcards, filename):
+    """A file of each course decoder on one data kind, from the first seed in its config."""
+    return [
+        f"results/{wildcards.dataset}/models/decoder_{name}/{wildcards.data}/"
+        f"seed{config['decoders'][name]['seeds'][0]}/{filename}"
+        for name in DECODERS
+    ]
+
+
+def network_title(wildcards):
+    return f"{NETWORK_TITLES.get(wildcards.network, wildcards.network)} (seed {wildcards.seed})"
+
+
+rule plot_data:
+    input:
+        trials="results/{dataset}/trials.nc",
+        conditions="results/{dataset}/conditions.nc",
+        truth=lambda w: f"resources/{w.dataset}/ground_truth.nc" if w.dataset in SIMULATED else [],
+        code=figure_code("plot_data"),
+    output:
+        **figure_files("results/{dataset}/figures/data", DATA_FIGURES, "Data", "{dataset}"),
+    params:
+        n_examples=FIGURES["n_example_neurons"],
+        bin_width_deg=FIGURES["tuning_bin_width_deg"],
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/{dataset}/figures/data.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/data.tsv"
+    script:
+        "../scripts/plot_data.py"
+
+
+rule plot_decoders:
+    input:
+        trials="results/{dataset}/trials.nc",
+        models=lambda w: decoder_files(w, "model.pt"),
+        metrics=lambda w: decoder_files(w, "metrics.json"),
+        histories=lambda w: decoder_files(w, "history.tsv"),
+        predictions=lambda w: decoder_files(w, "predictions.tsv"),
+        ridge="results/{dataset}/models/decoder_ridge/{data}/predictions.tsv",
+        code=figure_code("plot_decoders"),
+    output:
+        **figure_files("results/{dataset}/figures/decoders/{data}", DECODER_FIGURES, "Decoders",
+                       "{dataset}", data="{data}"),
+    wildcard_constraints:
+        data="trials|conditions",
+    params:
+        names=DECODERS,
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/{dataset}/figures/decoders_{data}.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/decoders_{data}.tsv"
+    script:
+        "../scripts/plot_decoders.py"
+
+
+rule plot_decoder_scaling:
+    input:
+        table="results/{dataset}/models/decoder_ridge/scaling.tsv",
+        code=figure_code("plot_decoder_scaling"),
+    output:
+        **figure_files("results/{dataset}/figures/decoders", SCALING_FIGURES, "Decoders",
+                       "{dataset}", data="trials"),
+    params:
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/{dataset}/figures/decoder_scaling.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/decoder_scaling.tsv"
+    script:
+        "../scripts/plot_decoder_scaling.py"
+
+
+rule plot_normative:
+    input:
+        model="results/models/normative/seed{seed}/model.pt",
+        metrics="results/models/normative/seed{seed}/metrics.json",
+        history="results/models/normative/seed{seed}/history.tsv",
+        code=figure_code("plot_normative"),
+    output:
+        **figure_files("results/figures/normative/seed{seed}", NORMATIVE_FIGURES,
+                       "Normative CNN", "all datasets", seed="{seed}"),
+    params:
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/figures/normative_seed{seed}.log",
+    benchmark:
+        "benchmarks/figures/normative_seed{seed}.tsv"
+    script:
+        "../scripts/plot_normative.py"
+
+
+rule plot_encoder:
+    input:
+        scores="results/{dataset}/models/encoder/seed{seed}/scores.nc",
+        history="results/{dataset}/models/encoder/seed{seed}/history.tsv",
+        code=figure_code("plot_encoder"),
+    output:
+        **figure_files("results/{dataset}/figures/encoder/seed{seed}", ENCODER_FIGURES,
+                       "Encoding model", "{dataset}", seed="{seed}"),
+    params:
+        n_examples=FIGURES["n_example_neurons"],
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    log:
+        "logs/{dataset}/figures/encoder_seed{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/encoder_seed{seed}.tsv"
+    script:
+        "../scripts/plot_encoder.py"
+
+
+rule plot_representations:
+    input:
+        conditions="results/{dataset}/conditions.nc",
+        activations="results/{dataset}/activations/{network}/seed{seed}.nc",
+        code=figure_code("plot_representations"),
+    output:
+        **figure_files("results/{dataset}/figures/representations/{network}/seed{seed}",
+                       REPRESENTATION_FIGURES, "Representations", "{dataset}",
+                       network="{network}", seed="{seed}"),
+    wildcard_constraints:
+        network="|".join(NETWORKS),
+    params:
+        title=network_title,
+        conditions=config["rdm"]["conditions"],
+        n_units=FIGURES["n_units"],
+        seed=FIGURES["seed"],
+        perplexity=FIGURES["tsne_perplexity"],
+        pca_components=FIGURES["pca_components"],
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    log:
+        "logs/{dataset}/figures/representations_{network}_seed{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/representations_{network}_seed{seed}.tsv"
+    script:
+        "../scripts/plot_representations.py"
+
+
+rule plot_rdms:
+    input:
+        v1="results/{dataset}/rdms/v1.nc",
+        network="results/{dataset}/rdms/{network}/seed{seed}.nc",
+        code=figure_code("plot_rdms"),
+    output:
+        **figure_files("results/{dataset}/figures/rdms/{network}/seed{seed}", RDM_FIGURES,
+                       "RDMs", "{dataset}", network="{network}", seed="{seed}"),
+    wildcard_constraints:
+        network="|".join(NETWORKS),
+    params:
+        title=network_title,
+        rows_deg=FIGURES["rdm_rows_deg"],
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/{dataset}/figures/rdms_{network}_seed{seed}.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/rdms_{network}_seed{seed}.tsv"
+    script:
+        "../scripts/plot_rdms.py"
+
+
+rule plot_rsa:
+    input:
+        table="results/{dataset}/rsa/rsa.tsv",
+        cka="results/{dataset}/rsa/cka.tsv",
+        code=figure_code("plot_rsa"),
+    output:
+        **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
+    params:
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/{dataset}/figures/rsa.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/rsa.tsv"
+    script:
+        "../scripts/plot_rsa.py"
