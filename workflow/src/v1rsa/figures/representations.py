@@ -165,7 +165,7 @@ def tsne_figure(sources: Mapping[str, np.ndarray], orientation_deg, *, seed: int
     colourbar.set_ticks(np.arange(norm.vmin, norm.vmax + 1, 45.0))
     method = (f"PCA (≤ {n_components} components) → t-SNE (perplexity "
               f"{style.number(perplexity, '.3g')}, seed {seed})")
-    fig.suptitle(f"{title}: {method}" if title else method)
+    fig.suptitle(f"{title}\n{method}" if title else method)
     return fig
 
 
