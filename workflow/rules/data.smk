@@ -16,8 +16,8 @@ rule simulate:
     benchmark:
         "benchmarks/{dataset}/simulate.tsv"
     resources:
-        mem_mb=4000,
-        runtime=15,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
     script:
         "../scripts/simulate.py"
 
@@ -39,7 +39,7 @@ rule download:
     benchmark:
         "benchmarks/{dataset}/download_{suffix}.tsv"
     resources:
-        runtime=60,
+        runtime=lambda wildcards, attempt: 60 * attempt,
     retries: 1
     script:
         "../scripts/download.py"
@@ -79,7 +79,7 @@ rule zscore:
     benchmark:
         "benchmarks/{dataset}/zscore.tsv"
     resources:
-        mem_mb=6000,
-        runtime=20,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 20 * attempt,
     script:
         "../scripts/zscore.py"

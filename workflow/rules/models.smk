@@ -43,8 +43,8 @@ rule train_decoder:
         device=config["device"],
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
         gpu=gpu_request(),
     log:
         "logs/{dataset}/train_decoder/{decoder}_{data}_seed{seed}.log",
@@ -71,8 +71,8 @@ rule train_normative:
         device=config["device"],
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
         gpu=gpu_request(),
     log:
         "logs/models/normative/seed{seed}.log",
@@ -100,8 +100,8 @@ rule train_encoder:
         device=config["device"],
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
         gpu=gpu_request(),
     log:
         "logs/{dataset}/train_encoder/seed{seed}.log",
@@ -127,8 +127,8 @@ rule train_decoder_ridge:
         split_seed=config["decoders"]["split_seed"],
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=20,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 20 * attempt,
     log:
         "logs/{dataset}/train_decoder/ridge_{data}.log",
     benchmark:
@@ -148,8 +148,8 @@ rule decoder_scaling:
         n_basis=config["decoders"]["ridge"]["n_basis"],
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=60,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
     log:
         "logs/{dataset}/decoder_scaling.log",
     benchmark:

@@ -12,8 +12,8 @@ rule rdm_v1:
         conditions=config["rdm"]["conditions"],
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=10,
+        mem_mb=lambda wildcards, attempt: 3000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     log:
         "logs/{dataset}/rdm/v1.log",
     benchmark:
@@ -34,8 +34,8 @@ rule rdm:
         method=config["rdm"]["method"],
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     log:
         "logs/{dataset}/rdm/{network}_seed{seed}.log",
     benchmark:
@@ -67,8 +67,8 @@ rule rsa:
         conditions=config["rdm"]["conditions"],
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 20 * attempt,
     log:
         "logs/{dataset}/rsa.log",
     benchmark:
