@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from v1rsa import io
+import networks
+from v1rsa import activations, io
 from v1rsa.activations import activations_dataset, record_activations
 
 
@@ -110,3 +111,131 @@ def test_activations_dataset_checks_rows_match_orientations(images):
     acts = record_activations(tiny_cnn(), images, ["fc"])
     with pytest.raises(ValueError, match=r"layer 'fc': expected \(10, n_units\)"):
         activations_dataset(acts, np.zeros(10), model_name="tiny")
+
+
+# ------------------------------------------------------------------------------------------------
+# Networks of one's own: a factory by import path, a state_dict, an input adapter, a check
+# ------------------------------------------------------------------------------------------------
+
+
+def test_units_keeps_only_the_chosen_columns(images):
+    model = tiny_cnn()
+    everything = record_activations(model, images, ["pool", "fc"])
+    chosen = record_activations(model, images, ["pool", "fc"], units={"pool": [40, 3, 7]})
+    np.testing.assert_array_equal(chosen["pool"], everything["pool"][:, [40, 3, 7]])
+    np.testing.assert_array_equal(chosen["fc"], everything["fc"])
+    with pytest.raises(ValueError, match=r"units of layer 'pool': indices must be in 0…47"):
+        record_activations(model, images, ["pool"], units={"pool": [48]})
+    with pytest.raises(ValueError, match=r"units name layer\(s\) \['conv'\]"):
+        record_activations(model, images, ["pool"], units={"conv": [0]})
+
+
+def test_layer_shapes_are_per_stimulus(images):
+    shapes = activations.layer_shapes(tiny_cnn(), images, ["conv", "pool", "fc"])
+    assert shapes == {"conv": (3, 8, 8), "pool": (3, 4, 4), "fc": (5,)}
+
+
+def test_a_factory_is_imported_by_its_path():
+    assert activations.import_factory("networks:small_cnn") is networks.small_cnn
+    assert activations.factory_file("networks:small_cnn") == networks.__file__
+    assert activations.import_factory("networks:SmallCNN.__init__") is networks.SmallCNN.__init__
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("networks.small_cnn", "expected an import path 'package.module:function'"),
+        ("no_such_package.nets:build", "cannot import module 'no_such_package.nets'.*PYTHONPATH"),
+        ("networks:no_such_function", "module 'networks' has no attribute 'no_such_function'"),
+        ("networks:NOT_A_FACTORY", "'NOT_A_FACTORY' is a int, not a function"),
+    ],
+)
+def test_a_bad_factory_path_is_refused_naming_it(spec, message):
+    with pytest.raises(ValueError, match=message):
+        activations.import_factory(spec)
+
+
+def test_a_network_of_ones_own_is_built_seeded_then_given_its_weights(tmp_path):
+    torch.manual_seed(123)
+    state_before = torch.random.get_rng_state()
+    first = activations.build_network("networks:small_cnn", kwargs={"hidden": 6}, seed=3)
+    again = activations.build_network("networks:small_cnn", kwargs={"hidden": 6}, seed=3)
+    other = activations.build_network("networks:small_cnn", kwargs={"hidden": 6}, seed=4)
+    assert torch.equal(torch.random.get_rng_state(), state_before)  # the caller's state untouched
+    assert first.classifier[1].out_features == 6
+    assert torch.equal(first.features[0].weight, again.features[0].weight)
+    assert not torch.equal(first.features[0].weight, other.features[0].weight)
+
+    path = tmp_path / "weights.pt"
+    torch.save(other.state_dict(), path)
+    loaded = activations.build_network("networks:small_cnn", kwargs={"hidden": 6},
+                                       weights=path, seed=3)
+    for name, tensor in other.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+
+
+def test_weights_that_do_not_fit_are_refused_naming_the_file(tmp_path):
+    path = tmp_path / "wider.pt"
+    torch.save(networks.small_cnn(hidden=12).state_dict(), path)
+    with pytest.raises(ValueError, match=r"(?s)wider.pt: weights do not fit the SmallCNN.*"
+                                         r"size mismatch for classifier.1.weight"):
+        activations.build_network("networks:small_cnn", weights=path)
+    pickled = tmp_path / "pickled_module.pt"
+    torch.save(networks.small_cnn(), pickled)  # the whole module, not a state_dict
+    with pytest.raises(ValueError, match=r"pickled_module.pt: not a state_dict.*weights_only"):
+        activations.build_network("networks:small_cnn", weights=pickled)
+    with pytest.raises(ValueError, match="weights file .*missing.pt does not exist"):
+        activations.build_network("networks:small_cnn", weights=tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match=r"failed when called with keyword arguments "
+                                         r"\{'depth': 3\}"):
+        activations.build_network("networks:small_cnn", kwargs={"depth": 3})
+    with pytest.raises(ValueError, match="returned a dict; expected a torch.nn.Module"):
+        activations.build_network("builtins:dict", kwargs={"x": 4})
+
+
+def test_the_input_adapter_maps_values_resizes_and_repeats_channels():
+    grey = np.array([[[0.0, 1.0], [1.0, 0.0]]], np.float32)  # (1, 2, 2)
+    adapted = activations.adapt_images(grey, value_range=[-1, 1], n_channels=3)
+    assert adapted.shape == (1, 3, 2, 2) and adapted.dtype == torch.float32
+    for channel in adapted[0]:
+        np.testing.assert_array_equal(channel.numpy(), 2 * grey[0] - 1)
+    normalised = activations.adapt_images(grey, n_channels=3, mean=[0.5, 0.4, 0.3],
+                                          std=[0.25, 0.5, 1.0])
+    np.testing.assert_allclose(normalised[0, 1].numpy(), (grey[0] - 0.4) / 0.5)
+    uniform = activations.adapt_images(np.full((2, 12, 16), 0.5), size=[6, 8])
+    assert uniform.shape == (2, 1, 6, 8)
+    np.testing.assert_allclose(uniform.numpy(), 0.5, rtol=1e-6)
+    # downsampling by 2 with antialiasing averages 2 × 2 blocks of a checkerboard: all grey
+    checkerboard = (np.indices((12, 16)).sum(axis=0) % 2).astype(np.float32)[None]
+    np.testing.assert_allclose(activations.adapt_images(checkerboard, size=[6, 8]).numpy(), 0.5,
+                               atol=0.02)
+    with pytest.raises(ValueError, match="std must be positive"):
+        activations.adapt_images(grey, std=0)
+    with pytest.raises(ValueError, match=r"mean must be a number or one value per channel \(3\)"):
+        activations.adapt_images(grey, n_channels=3, mean=[0.1, 0.2])
+
+
+def test_grating_activations_go_through_the_input_adapter():
+    network = activations.build_network("networks:small_cnn")
+    adapter = {"value_range": [-1, 1], "n_channels": 3, "size": [24, 32]}
+    recorded = activations.grating_activations(network, [0.0, 45.0], ["features.0", "classifier"],
+                                               sf=1 / 28, res=0.1, input_adapter=adapter)
+    images = activations.adapt_images(
+        activations.grating_images([0.0, 45.0], sf=1 / 28, res=0.1), **adapter)
+    with torch.no_grad():
+        expected = network(images).numpy()
+    np.testing.assert_allclose(recorded["classifier"], expected, rtol=1e-5, atol=1e-6)
+    assert recorded["features.0"].shape == (2, 4 * 24 * 32)
+
+
+def test_the_check_runs_one_grating_and_names_what_does_not_fit():
+    network = activations.build_network("networks:small_cnn")
+    adapter = {"n_channels": 3, "size": [24, 32]}
+    n_units = activations.check_network(network, ["features.2", "classifier.3"], sf=1 / 28,
+                                        res=0.1, input_adapter=adapter)
+    assert n_units == {"features.2": 4 * 6 * 8, "classifier.3": 2}
+    with pytest.raises(ValueError, match=r"\['features.9'\] not found.*'features.0'"):
+        activations.check_network(network, ["features.9"], sf=1 / 28, res=0.1,
+                                  input_adapter=adapter)
+    with pytest.raises(ValueError, match=r"could not take a grating of 48 × 64 pixels"):
+        activations.check_network(network, ["features.0"], sf=1 / 28, res=0.1)  # 1 channel

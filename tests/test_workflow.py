@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -206,3 +209,110 @@ def test_rsa_table_compares_every_layer_with_v1(smoke_run):
     assert samples["bootstrap"].sizes["sample"] == 100  # config/smoke.yaml
     cka = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "cka.tsv", sep="\t")
     assert cka["value"].between(0, 1).all() and len(cka) == 6
+
+
+def test_receptive_fields_of_the_normative_cnn_grow_with_depth(smoke_run):
+    folder = smoke_run / "results" / "models" / "normative" / "seed12"
+    sizes = pd.read_csv(folder / "receptive_fields.tsv", sep="\t").set_index("layer")
+    assert list(sizes.index) == ["conv", "pool", "fc", "out"]
+    area = sizes["area_px"]
+    assert area["conv"] < area["pool"] < area["fc"]
+    fields = xr.load_dataset(folder / "receptive_fields.nc", engine="h5netcdf")
+    assert fields["discrepancy"].dims == ("unit", "y", "x")
+    assert (fields.attrs["patch_size"], fields.attrs["stride"]) == (4, 2)
+    # a conv unit reads its 7 × 7 footprint: a 4-pixel patch centred at c covers c − 1 … c + 2,
+    # so only centres c in rows (columns) i − 5 … i + 4 of the unit at (i, j) can change it
+    conv = fields.isel(unit=fields["layer"].values == "conv")
+    for unit in range(conv.sizes["unit"]):
+        i, j = (int(conv[name].values[unit]) for name in ("unit_y_px", "unit_x_px"))
+        near = ((np.abs(conv["y"].values - (i - 0.5)) <= 4.5)[:, None]
+                & (np.abs(conv["x"].values - (j - 0.5)) <= 4.5)[None, :])
+        values = conv["discrepancy"].values[unit]
+        assert values[~near].max() <= 1e-5 * values.max()
+    assert (smoke_run / "results" / "figures" / "normative" / "seed12" /
+            "receptive_fields.png").stat().st_size > 0
+
+
+SMALL_CNN = (
+    "custom_networks:\n"
+    "  small:\n"
+    "    factory: {factory}\n"
+    "    kwargs: {{hidden: 6}}\n"
+    "    weights: small.pt\n"
+    "    layers: {layers}\n"
+    "    input:\n"
+    "      size: [24, 32]\n"
+    "      value_range: [-1.0, 1.0]\n"
+    "      n_channels: 3\n"
+    "    receptive_fields:\n"
+    "      layers: [features.0, classifier.1]\n"
+)
+SMALL_CNN_LAYERS = ["features.0", "features.2", "classifier.1"]
+
+
+def add_small_cnn(workdir, monkeypatch, *, factory="networks:small_cnn",
+                  layers=SMALL_CNN_LAYERS, weights_hidden=6):
+    """Configure tests/networks.py's SmallCNN as a network of one's own, with saved weights;
+    returns the config file's name."""
+    import torch
+
+    import networks
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(networks.__file__).parent), prepend=os.pathsep)
+    torch.manual_seed(5)
+    torch.save(networks.small_cnn(hidden=weights_hidden).state_dict(), workdir / "small.pt")
+    (workdir / "small.yaml").write_text(
+        SMALL_CNN.format(factory=factory, layers="[" + ", ".join(layers) + "]"))
+    return "small.yaml"
+
+
+def test_a_network_of_ones_own_is_compared_with_v1_like_the_built_in_ones(smoke_copy,
+                                                                          monkeypatch):
+    configfile = add_small_cnn(smoke_copy, monkeypatch)
+    result = snakemake(smoke_copy, "--configfile", "config/smoke.yaml", configfile)
+    # only the new network's jobs run; the built-in networks' activations are kept
+    ran = re.findall(r"rule (activations|rdm):\n(?:.*\n)*?\s*wildcards: (.*)",
+                     result.stdout + result.stderr)
+    assert ran and all("network=small" in wildcards for _, wildcards in ran), ran
+
+    table = pd.read_csv(smoke_copy / "results" / "smoke" / "rsa" / "rsa.tsv", sep="\t")
+    small = table[table["network"] == "small"]
+    assert list(dict.fromkeys(small["layer"])) == SMALL_CNN_LAYERS
+    assert small["candidate"].str.startswith("small/seed0/").all()  # no training seed: seed0
+    assert len(small) == 3 * 3  # layers × comparators
+    assert set(table["network"]) == {"normative", "encoder", "small"}
+    activations = xr.load_dataset(
+        smoke_copy / "results" / "smoke" / "activations" / "small" / "seed0.nc",
+        engine="h5netcdf")
+    assert activations["features.0"].shape == (30, 4 * 24 * 32)
+    assert activations.attrs["factory"] == "networks:small_cnn"
+    sizes = pd.read_csv(smoke_copy / "results" / "models" / "small" / "seed0" /
+                        "receptive_fields.tsv", sep="\t").set_index("layer")
+    assert sizes.loc["features.0", "area_px"] < sizes.loc["classifier.1", "area_px"]
+    for figure in ("representations/small/seed0/tsne.png", "rdms/small/seed0/matrices.png"):
+        assert (smoke_copy / "results" / "smoke" / "figures" / figure).exists()
+    again = snakemake(smoke_copy, "-n", "--configfile", "config/smoke.yaml", configfile)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ({"factory": "my_lab.nets:small_cnn"},
+         r"custom_networks.small: factory 'my_lab.nets:small_cnn': cannot import module "
+         r"'my_lab.nets'"),
+        ({"layers": ["features.0", "features.9"]},
+         r"custom_networks.small: layer\(s\) \['features.9'\] not found in SmallCNN"),
+        ({"weights_hidden": 12},
+         r"custom_networks.small: small.pt: weights do not fit the SmallCNN architecture"),
+    ],
+    ids=["import path", "layer name", "weights"],
+)
+def test_a_bad_network_of_ones_own_stops_the_workflow_before_any_job(tmp_path, monkeypatch,
+                                                                     mistake, message):
+    workdir = copy_workflow(tmp_path / "wf")
+    configfile = add_small_cnn(workdir, monkeypatch, **mistake)
+    result = snakemake(workdir, "--configfile", "config/smoke.yaml", configfile, check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stderr[-3000:]
+    assert not (workdir / "results").exists() and not (workdir / "resources").exists()

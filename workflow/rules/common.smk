@@ -16,17 +16,23 @@ SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
 def _v1rsa_imports(path):
-    """Names of the v1rsa modules a Python file imports."""
-    names = set()
+    """The files of the v1rsa modules a Python file imports, subpackages (v1rsa.figures.x)
+    included: a module also runs the __init__.py of each package above it."""
+    modules = set()
     for node in ast.walk(ast.parse(Path(path).read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "v1rsa":
-                names.update(alias.name for alias in node.names)
-            elif node.module.startswith("v1rsa."):
-                names.add(node.module.split(".")[1])
+            if node.module == "v1rsa" or node.module.startswith("v1rsa."):
+                modules.add(node.module)
+                modules.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
-            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("v1rsa."))
-    return {name for name in names if (LIBRARY / f"{name}.py").exists()}
+            modules.update(a.name for a in node.names if a.name.startswith("v1rsa."))
+    files = set()
+    for module in modules:
+        parts = module.split(".")[1:]
+        for depth in range(1, len(parts) + 1):
+            base = LIBRARY.joinpath(*parts[:depth])
+            files.update(f for f in (base.with_suffix(".py"), base / "__init__.py") if f.exists())
+    return files
 
 
 def library(script):
@@ -37,12 +43,12 @@ def library(script):
     """
     seen, todo = set(), list(_v1rsa_imports(SCRIPTS / f"{script}.py"))
     while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo += _v1rsa_imports(LIBRARY / f"{name}.py")
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo += _v1rsa_imports(path)
     # relative to the working directory, so that moving a finished project reruns nothing
-    return sorted(os.path.relpath(LIBRARY / f"{name}.py") for name in seen)
+    return sorted(os.path.relpath(path) for path in seen)
 
 
 def _datasets_with(source):

@@ -8,38 +8,6 @@ VECTOR_FORMAT = FIGURES["vector_format"]
 NETWORK_TITLES = {"normative": "normative network", "encoder": "encoding model"}
 
 
-def _imported_files(path):
-    """The v1rsa files a Python file imports, subpackage modules (v1rsa.figures.x) included."""
-    modules = set()
-    for node in ast.walk(ast.parse(Path(path).read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "v1rsa" or node.module.startswith("v1rsa."):
-                modules.add(node.module)
-                modules.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            modules.update(a.name for a in node.names if a.name.startswith("v1rsa."))
-    files = set()
-    for module in modules:
-        parts = module.split(".")[1:]
-        for depth in range(1, len(parts) + 1):  # a module runs its packages' __init__.py
-            base = LIBRARY.joinpath(*parts[:depth])
-            files.update(f for f in (base.with_suffix(".py"), base / "__init__.py") if f.exists())
-    return files
-
-
-def figure_code(script):
-    """library(script), which sees top-level modules only, plus the v1rsa.figures modules the
-    script imports and everything they import in turn (so editing a figure module reruns its
-    figures)."""
-    seen, todo = set(), list(_imported_files(SCRIPTS / f"{script}.py"))
-    while todo:
-        path = todo.pop()
-        if path not in seen:
-            seen.add(path)
-            todo += _imported_files(path)
-    return sorted({os.path.relpath(path) for path in [*library(script), *seen]})
-
-
 def figure_files(folder, figures, category, subcategory, **labels):
     """Outputs of a plot rule: for each figure ``name: (caption, description)``, its PNG
     ``{folder}/{name}.png`` flagged for the report, and its vector copy as ``{name}_vector``."""
@@ -112,7 +80,7 @@ rule plot_data:
         trials="results/{dataset}/trials.nc",
         conditions="results/{dataset}/conditions.nc",
         truth=lambda w: f"resources/{w.dataset}/ground_truth.nc" if w.dataset in SIMULATED else [],
-        code=figure_code("plot_data"),
+        code=library("plot_data"),
     output:
         **figure_files("results/{dataset}/figures/data", DATA_FIGURES, "Data", "{dataset}"),
     params:
@@ -139,7 +107,7 @@ rule plot_decoders:
         histories=lambda w: decoder_files(w, "history.tsv"),
         predictions=lambda w: decoder_files(w, "predictions.tsv"),
         ridge="results/{dataset}/models/decoder_ridge/{data}/predictions.tsv",
-        code=figure_code("plot_decoders"),
+        code=library("plot_decoders"),
     output:
         **figure_files("results/{dataset}/figures/decoders/{data}", DECODER_FIGURES, "Decoders",
                        "{dataset}", data="{data}"),
@@ -163,7 +131,7 @@ rule plot_decoders:
 rule plot_decoder_scaling:
     input:
         table="results/{dataset}/models/decoder_ridge/scaling.tsv",
-        code=figure_code("plot_decoder_scaling"),
+        code=library("plot_decoder_scaling"),
     output:
         **figure_files("results/{dataset}/figures/decoders", SCALING_FIGURES, "Decoders",
                        "{dataset}", data="trials"),
@@ -186,7 +154,7 @@ rule plot_normative:
         model="results/models/normative/seed{seed}/model.pt",
         metrics="results/models/normative/seed{seed}/metrics.json",
         history="results/models/normative/seed{seed}/history.tsv",
-        code=figure_code("plot_normative"),
+        code=library("plot_normative"),
     output:
         **figure_files("results/figures/normative/seed{seed}", NORMATIVE_FIGURES,
                        "Normative CNN", "all datasets", seed="{seed}"),
@@ -208,7 +176,7 @@ rule plot_encoder:
     input:
         scores="results/{dataset}/models/encoder/seed{seed}/scores.nc",
         history="results/{dataset}/models/encoder/seed{seed}/history.tsv",
-        code=figure_code("plot_encoder"),
+        code=library("plot_encoder"),
     output:
         **figure_files("results/{dataset}/figures/encoder/seed{seed}", ENCODER_FIGURES,
                        "Encoding model", "{dataset}", seed="{seed}"),
@@ -231,7 +199,7 @@ rule plot_representations:
     input:
         conditions="results/{dataset}/conditions.nc",
         activations="results/{dataset}/activations/{network}/seed{seed}.nc",
-        code=figure_code("plot_representations"),
+        code=library("plot_representations"),
     output:
         **figure_files("results/{dataset}/figures/representations/{network}/seed{seed}",
                        REPRESENTATION_FIGURES, "Representations", "{dataset}",
@@ -262,7 +230,7 @@ rule plot_rdms:
     input:
         v1="results/{dataset}/rdms/v1.nc",
         network="results/{dataset}/rdms/{network}/seed{seed}.nc",
-        code=figure_code("plot_rdms"),
+        code=library("plot_rdms"),
     output:
         **figure_files("results/{dataset}/figures/rdms/{network}/seed{seed}", RDM_FIGURES,
                        "RDMs", "{dataset}", network="{network}", seed="{seed}"),
@@ -288,7 +256,7 @@ rule plot_rsa:
     input:
         table="results/{dataset}/rsa/rsa.tsv",
         cka="results/{dataset}/rsa/cka.tsv",
-        code=figure_code("plot_rsa"),
+        code=library("plot_rsa"),
     output:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
     params:

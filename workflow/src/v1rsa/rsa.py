@@ -891,8 +891,8 @@ def cka_table(v1_response, network_activations: Mapping[str, xr.Dataset]) -> pd.
 
 
 def split_candidate_names(table: pd.DataFrame) -> pd.DataFrame:
-    """Add ``network``, ``network_seed`` and ``layer`` columns from ``{network}/seed{seed}/{layer}``.
-    """
+    """Add ``network``, ``network_seed`` and ``layer`` columns from the candidate names
+    ``{network}/seed{seed}/{layer}``."""
     parts = table["candidate"].str.split("/", expand=True)
     return table.assign(network=parts[0],
                         network_seed=parts[1].str.removeprefix("seed").astype(int),
