@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from v1rsa.preprocess import bin_conditions
-from v1rsa.stimuli import gratings, handmade_filters
+from v1rsa.stimuli import gratings, handmade_filters, image_batch
 from v1rsa.training import pick_device
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,7 @@ class ConvFC(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: (n, H, W) or (n, 1, H, W) float → (n, n_neurons) predicted responses."""
-        if images.ndim == 3:
-            images = images.unsqueeze(1)
-        if images.ndim != 4 or images.shape[1] != 1 or tuple(images.shape[2:]) != self.image_shape:
-            raise ValueError(f"ConvFC expects (n, {self.image_shape[0]}, {self.image_shape[1]}) "
-                             f"images, got shape {tuple(images.shape)}")
+        images = image_batch(images, self.image_shape, "ConvFC")
         return self.fc(self.conv(images).flatten(1))
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from v1rsa.stimuli import handmade_filters
+from v1rsa.stimuli import handmade_filters, image_batch
 from v1rsa.training import pick_device
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,7 @@ class TiltCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: (n, H, W) or (n, 1, H, W) float → (n,) logits of P(tilted right)."""
-        if images.ndim == 3:
-            images = images.unsqueeze(1)
-        if images.ndim != 4 or images.shape[1] != 1 or tuple(images.shape[2:]) != self.image_shape:
-            raise ValueError(f"TiltCNN expects (n, {self.image_shape[0]}, {self.image_shape[1]}) "
-                             f"images, got shape {tuple(images.shape)}")
+        images = image_batch(images, self.image_shape, "TiltCNN")
         pooled = self.pool(torch.relu(self.conv_norm(self.conv(images))))
         hidden = torch.relu(self.fc(self.dropout(pooled.flatten(1))))
         return self.out(hidden)[:, 0]

@@ -111,3 +111,17 @@ def stimulus_set(orientations_deg, *, sf: float = 1 / 28, res: float = 0.1, offs
         },
         attrs={"sf": float(sf), "res": float(res), "offset": float(offset)},
     )
+
+
+def image_batch(images, image_shape: tuple[int, int], network: str):
+    """Check a batch of grating images for a network and give it a channel dim.
+
+    images: torch tensor (n, H, W) or (n, 1, H, W) → (n, 1, H, W); raises ``ValueError`` naming
+    the network and the expected shape otherwise.
+    """
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4 or images.shape[1] != 1 or tuple(images.shape[2:]) != tuple(image_shape):
+        raise ValueError(f"{network} expects (n, {image_shape[0]}, {image_shape[1]}) images, "
+                         f"got shape {tuple(images.shape)}")
+    return images
