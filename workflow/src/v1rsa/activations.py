@@ -399,3 +399,35 @@ def check_network(model: nn.Module, layers: Sequence[str], *, sf: float, res: fl
             f"pixels through the input adapter {dict(input_adapter or {})} "
             f"({type(err).__name__}: {err})") from err
     return {layer: values.shape[1] for layer, values in recorded.items()}
+
+
+def open_network(name: str, *, seed: int, custom: Mapping | None = None, weights=None,
+                 metrics=None, model=None) -> nn.Module:
+    """The network a stage reads: a user's own (``custom``: factory, kwargs, …, built with
+    ``seed`` and optional ``weights``) or a trained built-in one (``metrics``, ``model`` files).
+    """
+    if custom:
+        return build_network(**custom, weights=weights, seed=seed)
+    return load_network(name, metrics, model)
+
+
+def condition_activations(network: nn.Module, orientation_deg, *, name: str, seed: int,
+                          layers: Sequence[str], grating: Mapping, input_adapter=None,
+                          custom: Mapping | None = None, batch_size: int = 256,
+                          device=None) -> xr.Dataset:
+    """Activations of ``layers`` to one grating per condition, as the activations contract.
+
+    grating: keyword arguments of :func:`grating_activations` (sf, res, offset, shift_deg).
+    The attrs record the seed and the gratings, and for a network of one's own its factory,
+    kwargs and input adapter.
+    """
+    import json
+
+    recorded = grating_activations(network, orientation_deg, layers, **grating,
+                                   input_adapter=input_adapter, batch_size=batch_size,
+                                   device=device)
+    provenance = {"seed": seed, **grating}
+    if custom:
+        provenance.update(factory=custom["factory"], kwargs=json.dumps(custom["kwargs"]),
+                          input_adapter=json.dumps(input_adapter))
+    return activations_dataset(recorded, orientation_deg, model_name=name, attrs=provenance)

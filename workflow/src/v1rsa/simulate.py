@@ -602,5 +602,7 @@ def save_raw(raw: dict, path: str | os.PathLike) -> Path:
         raise ValueError(f"raw: missing keys {missing}; the NMA layout needs {list(RAW_KEYS)}")
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        # Writing, not reading: the published layout is a pickled dict, and v1rsa reads it back
+        # only through the allow-list unpickler of v1rsa.load.
         np.save(handle, np.array(raw, dtype=object), allow_pickle=True)
     return path
