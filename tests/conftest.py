@@ -39,6 +39,17 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: on a busy shared CPU, extra torch threads only wait on each other."""
+    import torch
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
     """A finished run of config/smoke.yaml in a temporary copy of the workflow (read-only)."""

@@ -13,13 +13,7 @@ N_NEURONS = 150
 ORIENTATIONS = np.arange(3.0, 360.0, 6.0)  # the 6°-binned conditions
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These models are tiny: on a busy shared CPU, extra torch threads only wait on each other."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

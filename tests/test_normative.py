@@ -8,14 +8,7 @@ import torch
 
 from v1rsa import normative, stimuli, training
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These models are tiny: on a busy shared CPU, extra torch threads only wait on each other."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tilt_data(n, seed):

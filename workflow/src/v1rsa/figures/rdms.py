@@ -112,11 +112,7 @@ def rdms_figure(rdms: Mapping[str, np.ndarray], methods: Mapping[str, str], orie
     tick_step = 90.0 if n_columns >= 4 else 45.0
     fig, axes = style.figure(panel_in * n_rows + 0.9, n_rows, n_columns)
     shared, shared_image = [], None
-    for i, ax in enumerate(axes.flat):
-        if i >= len(rdms):
-            ax.set_visible(False)
-            continue
-        name, rdm = list(rdms.items())[i]
+    for i, ax, name, rdm in style.panels(axes, rdms):
         method = methods[name]
         if method in BOUNDED_METHODS:
             shared_image = plot_rdm(ax, rdm, orientation_deg, vmin=BOUNDED_RANGE[0],
@@ -145,11 +141,7 @@ def rows_figure(rdms: Mapping[str, np.ndarray], methods: Mapping[str, str], orie
     distances share the y range 0–2."""
     n_rows, n_columns = _layout(len(rdms))
     fig, axes = style.figure(2.1 * n_rows + 0.5, n_rows, n_columns)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(rdms):
-            ax.set_visible(False)
-            continue
-        name, rdm = list(rdms.items())[i]
+    for i, ax, name, rdm in style.panels(axes, rdms):
         method = methods[name]
         plot_rdm_rows(ax, rdm, orientation_deg, at_deg, ylabel=method_label(method),
                       title=name)

@@ -123,11 +123,7 @@ def unit_tuning_figure(layers: Mapping[str, np.ndarray], orientation_deg, *, n_u
     n_columns = min(n_columns, len(layers))
     n_rows = int(np.ceil(len(layers) / n_columns))
     fig, axes = style.figure(2.3 * n_rows + 0.3, n_rows, n_columns)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(layers):
-            ax.set_visible(False)
-            continue
-        name, values = list(layers.items())[i]
+    for i, ax, name, values in style.panels(axes, layers):
         units = responsive_units(values, n_units, rng)
         plot_unit_tuning(ax, orientation_deg, values, units,
                          title=f"{name}\n{len(units)} of "
@@ -152,11 +148,7 @@ def tsne_figure(sources: Mapping[str, np.ndarray], orientation_deg, *, seed: int
     norm = style.grating_norm(orientation_deg)
     perplexity = (default_perplexity(len(orientation_deg)) if perplexity is None
                   else perplexity)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(sources):
-            ax.set_visible(False)
-            continue
-        name, values = list(sources.items())[i]
+    for _, ax, name, values in style.panels(axes, sources):
         embedding = embed_tsne(values, n_components=n_components, perplexity=perplexity,
                                seed=seed, n_threads=n_threads)
         points = plot_embedding(ax, embedding, orientation_deg, norm=norm, title=name)

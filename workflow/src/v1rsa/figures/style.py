@@ -129,6 +129,16 @@ def save_figures(figures: Mapping[str, Figure], paths: Mapping[str, str], *,
         save(fig, paths[name], paths.get(f"{name}_vector"), dpi=dpi)
 
 
+def panels(axes, items: Mapping):
+    """Pair each ``(name, value)`` of ``items`` with the next Axes of a grid, in reading order,
+    and hide the Axes left over. Yields ``(index, ax, name, value)``."""
+    axes = list(np.ravel(axes))
+    for ax in axes[len(items):]:
+        ax.set_visible(False)
+    for index, (ax, (name, value)) in enumerate(zip(axes, items.items(), strict=False)):
+        yield index, ax, name, value
+
+
 def orientation_axis(ax, axis: str = "x", *, low: float = 0.0, high: float = 360.0,
                      step: float = 90.0, label: str | None = "stimulus orientation (°)") -> None:
     """Limits ``low``…``high`` degrees with ticks every ``step`` on the x or y axis of ``ax``."""
