@@ -339,7 +339,10 @@ def train_decoder(
         sum_loss, sum_penalty = 0.0, 0.0
         for start in range(0, n_train, batch_size):
             index = order[start:start + batch_size]
-            loss = loss_fn(model(inputs[index]), targets[index])
+            # full batch: the data in their own order, without a copy per step
+            batch_inputs, batch_targets = ((inputs, targets) if batch_size >= n_train
+                                           else (inputs[index], targets[index]))
+            loss = loss_fn(model(batch_inputs), batch_targets)
             weight = model.in_layer.weight
             penalty = l1 * weight.abs().sum() + l2 * weight.square().sum()
             optimizer.zero_grad()
@@ -654,19 +657,25 @@ def scaling_table(
     jobs = [("neurons", int(n), r) for n in n_neurons_list for r in range(n_repeats)]
     jobs += [("trials", int(n), r) for n in n_trials_list for r in range(n_repeats)]
     # Trial subsets reuse one Gram matrix: the dual solution needs only its rows and columns.
-    gram_train = x_train @ x_train.T if n_trials_list else None
-    gram_test = x_test @ x_train.T if n_trials_list else None
+    # So does a "subset" of all the neurons (only their order changes), via all the trials.
+    shared_gram = bool(n_trials_list) or n_neurons in {int(n) for n in n_neurons_list}
+    gram_train = x_train @ x_train.T if shared_gram else None
+    gram_test = x_test @ x_train.T if shared_gram else None
 
     rows = []
     for axis, n, repeat in tqdm(jobs, desc="ridge scaling", disable=not progress):
         if axis == "neurons":
             neurons = rng.choice(n_neurons, size=n, replace=False)
+        else:
+            trials = rng.choice(n_train, size=n, replace=False)
+        if axis == "neurons" and n < n_neurons:
             decoder.fit(x_train[:, neurons], y_train)
             predicted = decoder.predict(x_test[:, neurons])
         else:
-            trials = rng.choice(n_train, size=n, replace=False)
+            if axis == "neurons":
+                trials = np.arange(n_train)
             system = gram_train[np.ix_(trials, trials)]
-            system.flat[:: n + 1] += n
+            system.flat[:: len(trials) + 1] += len(trials)  # λ = the number of training trials
             dual = scipy.linalg.solve(system, target[trials], assume_a="pos")
             predicted = decoder.angle_from_profile(gram_test[:, trials] @ dual)
         metrics = decoding_metrics(predicted, y_test, period)
