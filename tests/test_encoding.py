@@ -61,7 +61,7 @@ def test_held_out_r2_beats_the_mean_tuning_baseline(synthetic_folds):
     model = encoding.ConvFC(N_NEURONS, seed=0)
     # The course's lr = 2 is for ≈ 23,600 neurons; the MSE averages over neurons, so scale it.
     history = encoding.train_encoder(model, images, fold_a, lr=2.0 * N_NEURONS / 23_589 * 5,
-                                     val_images=images, val_responses=fold_b, progress=False)
+                                     val_responses=fold_b, progress=False)
     train_rows = [row for row in history if row["split"] == "train"]
     assert [row["iteration"] for row in train_rows] == list(range(1, 201))
     assert len(history) == 400 and train_rows[-1]["mse"] < 0.5 * train_rows[0]["mse"]
@@ -93,6 +93,45 @@ def test_loss_is_mse_plus_l2_and_l1_on_fc_weights(synthetic_folds):
     assert history[0]["mse"] == pytest.approx(mse, rel=1e-5)
     expected = mse + 0.1 * np.sum(weights**2) + 0.01 * np.sum(np.abs(weights))
     assert history[0]["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_steps_follow_the_gradient_of_the_whole_objective(synthetic_folds):
+    """The analytic penalty gradient gives the same steps as autograd through the objective."""
+    images, _, fold_a, fold_b = synthetic_folds
+    settings = {"lr": 0.05, "momentum": 0.9, "l2": 0.01, "l1": 0.001}
+    model = encoding.ConvFC(N_NEURONS, seed=3)
+    reference = encoding.ConvFC(N_NEURONS, seed=3)
+    history = encoding.train_encoder(model, images, fold_a, n_iterations=5, val_responses=fold_b,
+                                     progress=False, **settings)
+
+    # the plain recipe: autograd through MSE + l2·Σw² + l1·Σ|w|, torch's SGD with momentum
+    x, y = torch.from_numpy(images), torch.from_numpy(fold_a).float()
+    optimizer = torch.optim.SGD(reference.parameters(), lr=settings["lr"],
+                                momentum=settings["momentum"])
+    losses = []
+    for _ in range(5):
+        weights = reference.fc.weight
+        loss = (torch.nn.functional.mse_loss(reference(x), y)
+                + settings["l2"] * weights.square().sum() + settings["l1"] * weights.abs().sum())
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    train_losses = [row["loss"] for row in history if row["split"] == "train"]
+    np.testing.assert_allclose(train_losses, losses, rtol=1e-5)
+    for name, value in reference.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[name].numpy(), value.numpy(),
+                                   rtol=1e-4, atol=1e-6, err_msg=name)
+    validation = [row for row in history if row["split"] == "validation"]
+    assert len(validation) == 5
+    first_mse = np.mean((reference_first_prediction(images, 3) - fold_b) ** 2)
+    assert validation[0]["mse"] == pytest.approx(first_mse, rel=1e-5)
+
+
+def reference_first_prediction(images, seed):
+    with torch.no_grad():
+        return encoding.ConvFC(N_NEURONS, seed=seed)(torch.from_numpy(images)).double().numpy()
 
 
 def test_r2_per_neuron_matches_sklearn():
@@ -162,3 +201,21 @@ def test_state_dict_round_trips_through_metrics_architecture(tmp_path):
                                   encoding.predict(model, images))
     with pytest.raises(ValueError, match="needs 'n_neurons'"):
         encoding.build({"n_channels": 6})
+
+
+def test_fused_read_out_step_equals_the_torch_step():
+    generator = torch.Generator().manual_seed(0)
+    start = torch.randn(40, 30, generator=generator) * 0.1
+    gradients = [torch.randn(40, 30, generator=generator) for _ in range(3)]
+    results = {}
+    for fused in (True, False):
+        weights, buffer = start.clone(), torch.empty_like(start)
+        sums = [encoding._penalised_momentum_step(
+            weights, gradient.clone(), buffer, lr=0.1, momentum=0.9, l2=0.05, l1=0.01,
+            first=step == 0, fused=fused) for step, gradient in enumerate(gradients)]
+        results[fused] = weights, sums
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-5)
+    weights = results[True][0].double()
+    assert results[True][1][-1] == pytest.approx(
+        (weights.square().sum().item(), weights.abs().sum().item()), rel=1e-6)

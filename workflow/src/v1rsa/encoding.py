@@ -15,7 +15,9 @@ and tested on the other fold, against two references:
 from __future__ import annotations
 
 import logging
+import math
 
+import numba
 import numpy as np
 import torch
 import xarray as xr
@@ -132,7 +134,6 @@ def train_encoder(
     l2: float = 5e-4,
     l1: float = 1e-6,
     device: str | torch.device = "cpu",
-    val_images=None,
     val_responses=None,
     progress: bool = True,
 ) -> list[dict]:
@@ -144,57 +145,127 @@ def train_encoder(
     step each neuron's read-out takes scales as lr / n_neurons: the course's lr = 2 was set for
     ≈ 23,600 neurons; scale lr with the number of neurons when fitting far fewer (or far more).
     Full-batch descent draws nothing at random: the seed is the model's (:class:`ConvFC`).
-    Returns one row per iteration and split, ``{"iteration", "split", "loss", "mse"}`` — the
-    objective and the plain MSE before that iteration's step; a ``"validation"`` row is added
-    when ``val_images``/``val_responses`` are given. The model is left on ``device``, in eval mode.
+    ``val_responses`` (n, n_neurons): responses to the same images from held-out trials; each
+    iteration is also scored on them. Returns one row per iteration and split,
+    ``{"iteration", "split", "loss", "mse"}`` — the objective and the plain MSE before that
+    iteration's step (split "train", and "validation" with ``val_responses``). The model is
+    left on ``device``, in eval mode.
+
+    Each step is SGD with momentum (PyTorch's rule: buf ← momentum·buf + grad, w ← w − lr·buf)
+    on the gradient of that objective. The conv weights and all biases step with
+    ``torch.optim.SGD``; the read-out weights (27 M at 23,589 neurons) step in one fused pass,
+    :func:`_penalised_momentum_step`, which adds the penalties' gradient 2·l2·w + l1·sign(w)
+    and sums Σ w² and Σ |w| for the next loss on the way: autograd through the penalties, the
+    optimiser's separate passes and a second forward pass for the held-out fold took five
+    sixths of each iteration.
     """
     if n_iterations < 1:
         raise ValueError(f"n_iterations must be positive, got {n_iterations}")
-    has_val = val_images is not None or val_responses is not None
-    if has_val and (val_images is None or val_responses is None):
-        raise ValueError("give both val_images and val_responses, or neither")
     device = pick_device(str(device))
+    has_val = val_responses is not None
+    if has_val:
+        _, val_responses = _as_encoding_data(images, val_responses, model,
+                                             "train_encoder (validation)")
+        val_responses = val_responses.to(device)
     images, responses = _as_encoding_data(images, responses, model, "train_encoder")
     images, responses = images.to(device), responses.to(device)
-    if has_val:
-        val_images, val_responses = _as_encoding_data(val_images, val_responses, model,
-                                                      "train_encoder (validation)")
-        val_images, val_responses = val_images.to(device), val_responses.to(device)
     model.to(device)
     model.train()
-
-    def objective(predicted, measured):
-        mse = nn.functional.mse_loss(predicted, measured)
-        weights = model.fc.weight
-        return mse + l2 * weights.square().sum() + l1 * weights.abs().sum(), mse
-
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    weights = model.fc.weight
+    others = [p for name, p in model.named_parameters() if name != "fc.weight"]
+    optimizer = torch.optim.SGD(others, lr=lr, momentum=momentum)
+    gradient = torch.empty_like(weights, requires_grad=False)
+    momentum_buffer = torch.empty_like(gradient)
+    with torch.no_grad():
+        sum_squares, sum_abs = weights.square().sum().item(), weights.abs().sum().item()
+    scale = 2.0 / responses.numel()
     history: list[dict] = []
     log_every = max(1, n_iterations // 10)
-    for iteration in tqdm(range(1, n_iterations + 1), desc="train_encoder", unit="step",
-                          disable=not progress):
-        loss, mse = objective(model(images), responses)
-        if not torch.isfinite(loss):
-            raise RuntimeError(
-                f"train_encoder: the loss became {loss.item()} at iteration {iteration}; lower "
-                f"the learning rate (lr={lr}; the course's lr=2 suits ≈ 23,600 neurons, this "
-                f"model has {model.fc.out_features})")
-        train_row = {"iteration": iteration, "split": "train", "loss": loss.item(),
-                     "mse": mse.item()}
-        history.append(train_row)
-        if has_val:
+    weights.requires_grad_(False)
+    try:
+        for iteration in tqdm(range(1, n_iterations + 1), desc="train_encoder", unit="step",
+                              disable=not progress):
+            features = model.conv(images).flatten(1)
+            predicted = torch.addmm(model.fc.bias, features, weights.T)
             with torch.no_grad():
-                val_loss, val_mse = objective(model(val_images), val_responses)
-            history.append({"iteration": iteration, "split": "validation",
-                            "loss": val_loss.item(), "mse": val_mse.item()})
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if iteration % log_every == 0 or iteration == n_iterations:
-            log.info(f"iteration {iteration}/{n_iterations}: loss {train_row['loss']:.5f} "
-                     f"mse {train_row['mse']:.5f}")
+                residual = predicted - responses
+                mse = residual.square().mean().item()
+            loss = mse + l2 * sum_squares + l1 * sum_abs
+            if not math.isfinite(loss):
+                raise RuntimeError(
+                    f"train_encoder: the loss became {loss} at iteration {iteration}; lower "
+                    f"the learning rate (lr={lr}; the course's lr=2 suits ≈ 23,600 neurons, "
+                    f"this model has {model.fc.out_features})")
+            train_row = {"iteration": iteration, "split": "train", "loss": loss, "mse": mse}
+            history.append(train_row)
+            if has_val:
+                with torch.no_grad():
+                    val_mse = (predicted - val_responses).square().mean().item()
+                history.append({"iteration": iteration, "split": "validation",
+                                "loss": val_mse + l2 * sum_squares + l1 * sum_abs,
+                                "mse": val_mse})
+            d_predicted = residual.mul_(scale)  # d mse / d predicted
+            optimizer.zero_grad()
+            predicted.backward(d_predicted)  # conv weights, conv and fc biases
+            optimizer.step()
+            with torch.no_grad():
+                torch.mm(d_predicted.T, features.detach(), out=gradient)
+                sum_squares, sum_abs = _penalised_momentum_step(
+                    weights, gradient, momentum_buffer, lr=lr, momentum=momentum, l2=l2, l1=l1,
+                    first=iteration == 1)
+            if iteration % log_every == 0 or iteration == n_iterations:
+                log.info(f"iteration {iteration}/{n_iterations}: loss {train_row['loss']:.5f} "
+                         f"mse {train_row['mse']:.5f}")
+    finally:
+        weights.requires_grad_(True)
     model.eval()
     return history
+
+
+@numba.njit(parallel=True, cache=True)
+def _fused_step_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares, absolutes):
+    for row in numba.prange(weights.shape[0]):
+        sum_squares = 0.0
+        sum_abs = 0.0
+        for column in range(weights.shape[1]):
+            w = weights[row, column]
+            g = gradient[row, column] + 2.0 * l2 * w + l1 * np.sign(w)
+            b = g if first else momentum * buffer[row, column] + g
+            buffer[row, column] = b
+            w = w - lr * b
+            weights[row, column] = w
+            sum_squares += w * w
+            sum_abs += abs(w)
+        squares[row] = sum_squares
+        absolutes[row] = sum_abs
+
+
+def _penalised_momentum_step(weights: torch.Tensor, gradient: torch.Tensor,
+                             buffer: torch.Tensor, *, lr: float, momentum: float, l2: float,
+                             l1: float, first: bool, fused: bool | None = None
+                             ) -> tuple[float, float]:
+    """One SGD-with-momentum step of ``weights`` on ``gradient`` + 2·l2·w + l1·sign(w), in place.
+
+    weights, gradient, buffer: 2-d tensors of one shape on one device (buffer: the momentum,
+    any values when ``first``: torch.optim.SGD starts it at the first gradient; ``gradient`` is
+    overwritten). Returns Σ w² and Σ |w| of the updated weights. ``fused`` (default: on the
+    CPU) makes it one compiled pass over the arrays instead of six torch operations.
+    """
+    if fused is None:
+        fused = weights.device.type == "cpu"
+    if fused:
+        squares = np.empty(weights.shape[0], dtype=np.float64)
+        absolutes = np.empty(weights.shape[0], dtype=np.float64)
+        _fused_step_rows(weights.numpy(), gradient.numpy(), buffer.numpy(), lr, momentum, l2,
+                         l1, first, squares, absolutes)
+        return float(squares.sum()), float(absolutes.sum())
+    gradient.add_(weights, alpha=2.0 * l2).add_(torch.sign(weights), alpha=l1)
+    if first:
+        buffer.copy_(gradient)
+    else:
+        buffer.mul_(momentum).add_(gradient)
+    weights.sub_(buffer, alpha=lr)
+    return weights.square().sum().item(), weights.abs().sum().item()
 
 
 def predict(model: ConvFC, images, device: str | torch.device = "cpu") -> np.ndarray:
@@ -333,8 +404,8 @@ def fit_encoder(
     test = halves["response_fold"].isel(fold=1).values
     model = ConvFC(train.shape[1], image_shape=images.shape[1:], handmade_init=handmade_init,
                    seed=seed)
-    history = train_encoder(model, images, train, device=device, val_images=images,
-                            val_responses=test, **training)
+    history = train_encoder(model, images, train, device=device, val_responses=test,
+                            **training)
     predicted = predict(model, images, device=device)
     r2 = r2_per_neuron(predicted, test)
     ceiling = split_half_noise_ceiling(train, test)
