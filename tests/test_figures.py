@@ -16,7 +16,7 @@ from scipy.stats import binned_statistic
 
 from conftest import snakemake
 from v1rsa import decoders as decoding
-from v1rsa import simulate
+from v1rsa import simulate, tuning
 from v1rsa.figures import data, decoders, encoding, normative, rdms, representations, rsa, style
 
 # ------------------------------------------------------------------------------------------------
@@ -152,7 +152,9 @@ def test_raster_sorts_neurons_by_preferred_orientation():
 def test_example_neurons_are_tuned_and_spread_over_the_circle():
     # 120 tuned neurons 3° apart are the top 10 % of SNR among 1200
     response, orientation, train, preferred = tuned_trials(n_tuned=120, n_noise=1080)
-    chosen = data.select_example_neurons(response, orientation, train, 6)
+    snr = tuning.tuning_snr(response, orientation, train)
+    chosen = data.select_example_neurons(snr, tuning.preferred_orientation(response, orientation),
+                                         6)
     assert len(set(chosen)) == 6
     assert np.all(chosen < 120)  # never an untuned neuron
     targets = np.arange(6) * 60.0
@@ -213,7 +215,8 @@ def test_data_figures_without_truth_draw_no_true_curve():
     conditions = xr.Dataset(
         {"response": (("condition", "neuron"), response[:36])},
         coords={"orientation": ("condition", np.arange(36) * 10.0 + 5)})
-    figures = data.data_figures(trials, conditions, None, n_examples=4)
+    figures = data.data_figures(trials, conditions, tuning.neuron_tuning(trials), None,
+                                n_examples=4)
     assert set(figures) == {"raster", "tuning"}
     panels = [ax for ax in axes_of(figures["tuning"]) if ax.get_visible()]
     assert len(panels) == 4

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import xarray as xr
 from sklearn.linear_model import LinearRegression
 
 from v1rsa import tuning
@@ -91,3 +92,22 @@ def test_bad_input_names_the_argument():
         tuning.fit_tuning(np.zeros(10), np.zeros(10))
     with pytest.raises(ValueError, match="NaN"):
         tuning.fit_tuning(np.full((10, 3), np.nan), np.linspace(0, 360, 10))
+
+
+def test_neuron_tuning_table_of_a_trials_dataset():
+    rng = np.random.default_rng(3)
+    orientation = rng.uniform(0, 360, 800)
+    preferred = np.array([30.0, 200.0, 300.0])
+    theta, mu = np.deg2rad(orientation)[:, None], np.deg2rad(preferred)[None, :]
+    response = np.exp(2.0 * (np.cos(theta - mu) - 1)) + rng.normal(0, 0.1, (800, 3))
+    split = np.where(np.arange(800) % 4 == 0, "test", "train")
+    trials = xr.Dataset({"response": (("trial", "neuron"), response.astype(np.float32))},
+                        coords={"orientation": ("trial", orientation), "split": ("trial", split),
+                                "neuron": [7, 8, 9]})
+    table = tuning.neuron_tuning(trials)
+    assert list(table["neuron"].values) == [7, 8, 9]
+    np.testing.assert_allclose(table["preferred_orientation"], preferred, atol=3.0)
+    np.testing.assert_array_equal(
+        table["snr"], tuning.tuning_snr(response.astype(np.float32), orientation, split == "train"))
+    with pytest.raises(ValueError, match="'split'"):
+        tuning.neuron_tuning(trials.drop_vars("split"))

@@ -75,10 +75,30 @@ def network_title(wildcards):
     return f"{NETWORK_TITLES.get(wildcards.network, wildcards.network)} (seed {wildcards.seed})"
 
 
+rule tuning:
+    # One fit of every neuron's tuning curve, shared by the data and decoder figures.
+    input:
+        trials="results/{dataset}/trials.nc",
+        code=library("tuning"),
+    output:
+        "results/{dataset}/tuning.nc",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=10,
+    log:
+        "logs/{dataset}/tuning.log",
+    benchmark:
+        "benchmarks/{dataset}/tuning.tsv"
+    script:
+        "../scripts/tuning.py"
+
+
 rule plot_data:
     input:
         trials="results/{dataset}/trials.nc",
         conditions="results/{dataset}/conditions.nc",
+        tuning="results/{dataset}/tuning.nc",
         truth=lambda w: f"resources/{w.dataset}/ground_truth.nc" if w.dataset in SIMULATED else [],
         code=library("plot_data"),
     output:
@@ -101,7 +121,7 @@ rule plot_data:
 
 rule plot_decoders:
     input:
-        trials="results/{dataset}/trials.nc",
+        tuning="results/{dataset}/tuning.nc",
         models=lambda w: decoder_files(w, "model.pt"),
         metrics=lambda w: decoder_files(w, "metrics.json"),
         histories=lambda w: decoder_files(w, "history.tsv"),

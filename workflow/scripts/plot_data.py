@@ -10,7 +10,8 @@ params = snakemake.params
 trials = io.read_netcdf(snakemake.input.trials, ["response"], {"response": ("trial", "neuron")})
 conditions = io.read_netcdf(snakemake.input.conditions, ["response"],
                             {"response": ("condition", "neuron")})
+neuron_tuning = io.read_netcdf(snakemake.input.tuning, ["preferred_orientation", "snr"])
 truth = io.read_netcdf(snakemake.input.truth) if snakemake.input.truth else None
-figures = data.data_figures(trials, conditions, truth, n_examples=params.n_examples,
-                           bin_width_deg=params.bin_width_deg)
+figures = data.data_figures(trials, conditions, neuron_tuning, truth,
+                           n_examples=params.n_examples, bin_width_deg=params.bin_width_deg)
 style.save_figures(figures, dict(snakemake.output.items()), dpi=params.dpi)

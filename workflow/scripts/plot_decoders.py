@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from v1rsa import decoders, io, training, tuning
+from v1rsa import decoders, io, training
 from v1rsa.figures import decoders as decoder_figures
 from v1rsa.figures import style
 from v1rsa.logs import log_to_file
@@ -18,14 +18,13 @@ models = {n: training.load_state_dict(decoders.build_decoder(**metrics[n]["archi
           for n, p in zip(names, inputs.models, strict=True)}
 predictions = {n: pd.read_csv(p, sep="\t") for n, p in zip(names, inputs.predictions, strict=True)}
 predictions["ridge"] = pd.read_csv(inputs.ridge, sep="\t")
-trials = io.read_netcdf(inputs.trials, ["response"], {"response": ("trial", "neuron")})
+neuron_tuning = io.read_netcdf(inputs.tuning, ["preferred_orientation"])
 figures = decoder_figures.decoder_figures(
     predictions,
     histories={n: pd.read_csv(p, sep="\t") for n, p in zip(names, inputs.histories, strict=True)},
     kinds={n: m["kind"] for n, m in metrics.items()},
     weights={n: m.in_layer.weight.detach().cpu().numpy() for n, m in models.items()},
-    preferred_deg=tuning.preferred_orientation(trials["response"].values,
-                                               trials["orientation"].values),
+    preferred_deg=neuron_tuning["preferred_orientation"].values,
     periods={n: m.period for n, m in models.items()},
 )
 style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi)

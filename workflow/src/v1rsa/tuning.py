@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import xarray as xr
 
 DEFAULT_HARMONICS = 6
 
@@ -167,3 +168,32 @@ def preferred_orientation(
     preferred = np.mod(grid[peak] + offset, 360.0)
     # np.mod maps tiny negative angles to exactly 360.0
     return np.where(preferred >= 360.0, 0.0, preferred)
+
+
+def neuron_tuning(trials: xr.Dataset, n_harmonics: int = DEFAULT_HARMONICS) -> xr.Dataset:
+    """Every neuron's preferred orientation and held-out tuning SNR, from ``trials.nc``.
+
+    trials: the trials contract (``response(trial, neuron)``, ``orientation(trial)`` degrees,
+    ``split(trial)`` "train"/"test"). Returns ``preferred_orientation(neuron)`` in degrees
+    [0, 360) (:func:`preferred_orientation`, fitted on all trials) and ``snr(neuron)``
+    (:func:`tuning_snr`, fitted on the "train" trials, scored on the "test" ones), float64,
+    with the ``neuron`` coordinate of ``trials`` and ``n_harmonics`` in ``attrs``.
+    """
+    for name in ("response", "orientation", "split"):
+        if name not in trials.variables:
+            raise ValueError(f"trials: missing variable {name!r} (expected the trials.nc "
+                             "contract: response(trial, neuron), orientation(trial), split(trial))")
+    response = trials["response"].transpose("trial", "neuron").values
+    orientation = trials["orientation"].values
+    train = trials["split"].values.astype(str) == "train"
+    return xr.Dataset(
+        {
+            "preferred_orientation": ("neuron", preferred_orientation(response, orientation,
+                                                                      n_harmonics),
+                                      {"units": "degrees"}),
+            "snr": ("neuron", tuning_snr(response, orientation, train, n_harmonics),
+                    {"long_name": "held-out tuning signal-to-noise ratio"}),
+        },
+        coords={"neuron": trials["neuron"].values},
+        attrs={"n_harmonics": int(n_harmonics)},
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from v1rsa import simulate, tuning
+from v1rsa import simulate
 from v1rsa.figures import style
 
 #: Example neurons are drawn from this top fraction of held-out tuning SNR.
@@ -45,24 +45,27 @@ def plot_response_raster(ax, response, orientation_deg, preferred_deg, *, limit=
     return mappable
 
 
-def select_example_neurons(response, orientation_deg, train, n_examples: int) -> np.ndarray:
+def select_example_neurons(snr, preferred_deg, n_examples: int) -> np.ndarray:
     """Well-tuned example neurons whose preferred orientations spread over the circle.
 
     Among the ``TOP_SNR_FRACTION`` of neurons (at least ``n_examples``) with the highest
-    held-out tuning SNR (:func:`v1rsa.tuning.tuning_snr`), the neuron whose preferred
-    orientation is nearest each of ``n_examples`` evenly spaced angles (0°, 360°/n, …).
-    response: (n_trials, n_neurons); train: (n_trials,) bool. Returns (n_examples,) positions
+    held-out tuning SNR, the neuron whose preferred orientation is nearest each of
+    ``n_examples`` evenly spaced angles (0°, 360°/n, …). snr, preferred_deg: (n_neurons,), as
+    in ``tuning.nc`` (:func:`v1rsa.tuning.neuron_tuning`). Returns (n_examples,) positions
     along the neuron axis.
     """
-    response = np.asarray(response, dtype=np.float64)
-    n_neurons = response.shape[1]
+    snr = np.asarray(snr, dtype=np.float64)
+    preferred_deg = np.asarray(preferred_deg, dtype=np.float64)
+    n_neurons = snr.size
+    if preferred_deg.shape != snr.shape or snr.ndim != 1:
+        raise ValueError(f"snr and preferred_deg must be (n_neurons,) each, got shapes "
+                         f"{snr.shape} and {preferred_deg.shape}")
     if not 1 <= n_examples <= n_neurons:
         raise ValueError(f"n_examples must be in 1…{n_neurons} (the number of neurons), "
                          f"got {n_examples}")
-    snr = tuning.tuning_snr(response, orientation_deg, np.asarray(train, dtype=bool))
     n_candidates = max(n_examples, int(np.ceil(TOP_SNR_FRACTION * n_neurons)))
     candidates = np.argsort(-snr, kind="stable")[:n_candidates]
-    preferred = tuning.preferred_orientation(response[:, candidates], orientation_deg)
+    preferred = preferred_deg[candidates]
     chosen: list[int] = []
     for target in np.arange(n_examples) * 360.0 / n_examples:
         distance = np.abs((preferred - target + 180.0) % 360.0 - 180.0)
@@ -184,20 +187,21 @@ def tuning_figure(response, orientation_deg, titles, *, bin_width_deg: float = 1
 
 
 @style.styled
-def data_figures(trials: xr.Dataset, conditions: xr.Dataset, truth: xr.Dataset | None = None,
-                 *, n_examples: int = 6, bin_width_deg: float = 10.0) -> dict:
+def data_figures(trials: xr.Dataset, conditions: xr.Dataset, neuron_tuning: xr.Dataset,
+                 truth: xr.Dataset | None = None, *, n_examples: int = 6,
+                 bin_width_deg: float = 10.0) -> dict:
     """The data family: ``{"raster": Figure, "tuning": Figure}``.
 
-    trials, conditions: the ``trials.nc`` / ``conditions.nc`` contracts; truth: the simulator's
-    ``ground_truth.nc`` (adds the true curves) or None.
+    trials, conditions, neuron_tuning: the ``trials.nc`` / ``conditions.nc`` / ``tuning.nc``
+    contracts; truth: the simulator's ``ground_truth.nc`` (adds the true curves) or None.
     """
     response = trials["response"].values
     orientation = trials["orientation"].values
-    preferred = tuning.preferred_orientation(response, orientation)
+    neuron_tuning = neuron_tuning.sel(neuron=trials["neuron"].values)
+    preferred = neuron_tuning["preferred_orientation"].values
     raster = raster_figure(conditions["response"].values, conditions["orientation"].values,
                            preferred)
-    examples = select_example_neurons(response, orientation,
-                                      trials["split"].values.astype(str) == "train", n_examples)
+    examples = select_example_neurons(neuron_tuning["snr"].values, preferred, n_examples)
     examples = examples[np.argsort(preferred[examples])]
     neuron_ids = trials["neuron"].values[examples]
     titles = [f"neuron {nid} (preferred {preferred[i]:.0f}°)"
