@@ -22,7 +22,7 @@ rule activations:
         conditions=config["rdm"]["conditions"],
         batch_size=config["activations"]["batch_size"],
         device=config["device"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,

@@ -41,7 +41,7 @@ rule train_decoder:
         test_fraction=config["decoders"]["test_fraction"],
         split_seed=config["decoders"]["split_seed"],
         device=config["device"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
@@ -69,7 +69,7 @@ rule train_normative:
         training=lambda w: select(config["normative"], "lr", "momentum", "batch_size", "n_epochs"),
         early_stopping_patience=config["normative"]["early_stopping_patience"],
         device=config["device"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
