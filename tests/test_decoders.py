@@ -8,7 +8,7 @@ import xarray as xr
 from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
-from v1rsa import decoders
+from v1rsa import decoders, training
 from v1rsa.io import ContractError, read_netcdf, write_netcdf
 
 N_NEURONS = 300
@@ -190,6 +190,45 @@ def test_same_seed_gives_identical_weights_and_a_history(population):
         (1, "train"), (1, "val"), (2, "train"), (2, "val"), (3, "train"), (3, "val")]
     assert all(np.isfinite(row["loss"]) for row in history)
     assert {"median_abs_error_deg", "fraction_within_5deg"} <= set(history[-1])
+
+
+@pytest.mark.parametrize("kind", ["regressor", "circular"])
+def test_full_batch_training_in_the_data_span_takes_the_plain_sgd_steps(kind):
+    """More neurons than samples, no penalty: the first layer trains as W₀ + Cᵀ X, and must
+    take the same steps as plain full-batch SGD on the whole network."""
+    response, orientation_deg, _ = simulate_population(n_trials=40, n_neurons=300, seed=5)
+    x_train, y_train, x_val, y_val = response[:30], orientation_deg[:30], response[30:], \
+        orientation_deg[30:]
+    lr = {"regressor": 1e-4, "circular": 0.02}[kind]
+    model = decoders.build_decoder(kind, 300, hidden=6)
+    history = decoders.train_decoder(model, x_train, y_train, kind=kind, lr=lr, n_iterations=60,
+                                     seed=3, device="cpu", x_val=x_val, y_val=y_val,
+                                     progress=False)
+
+    reference = decoders.build_decoder(kind, 300, hidden=6)
+    training.seed_everything(3)  # the initial weights train_decoder draws from its seed
+    decoders._reset_parameters(reference)
+    targets = decoders._targets(reference, kind, y_train, torch.device("cpu"))
+    optimizer = torch.optim.SGD(reference.parameters(), lr=lr)
+    losses = []
+    for _ in range(60):
+        loss = torch.nn.functional.mse_loss(reference(torch.from_numpy(x_train)), targets)
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    train_losses = [row["loss"] for row in history if row["split"] == "train"]
+    np.testing.assert_allclose(train_losses, losses, rtol=1e-4)
+    for name, value in reference.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-3, atol=1e-5,
+                                   err_msg=name)
+    with torch.no_grad():
+        val_loss = torch.nn.functional.mse_loss(
+            model(torch.from_numpy(x_val)),
+            decoders._targets(model, kind, y_val, torch.device("cpu"))).item()
+    assert [row for row in history if row["split"] == "val"][-1]["loss"] == pytest.approx(
+        val_loss, rel=1e-4)
 
 
 def test_l1_l2_penalties_shrink_the_input_weights(population):

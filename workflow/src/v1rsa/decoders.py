@@ -115,7 +115,11 @@ class MLPRegressor(nn.Module):
         self.out_layer = nn.Linear(self.hidden, 1)
 
     def forward(self, response: torch.Tensor) -> torch.Tensor:
-        return self.out_layer(self.relu(self.in_layer(response)))
+        return self.readout(self.in_layer(response))
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Everything after ``in_layer``: its outputs ``(batch, hidden)`` → the network's."""
+        return self.out_layer(self.relu(hidden))
 
     @property
     def architecture(self) -> dict:
@@ -144,7 +148,11 @@ class MLPClassifier(nn.Module):
         self.log_softmax = nn.LogSoftmax(dim=1)
 
     def forward(self, response: torch.Tensor) -> torch.Tensor:
-        return self.log_softmax(self.out_layer(self.relu(self.in_layer(response))))
+        return self.readout(self.in_layer(response))
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Everything after ``in_layer``: its outputs ``(batch, hidden)`` → log-probabilities."""
+        return self.log_softmax(self.out_layer(self.relu(hidden)))
 
     @property
     def bin_width_deg(self) -> float:
@@ -183,7 +191,11 @@ class CircularRegressor(nn.Module):
         self.out_layer = nn.Linear(self.hidden, 2)
 
     def forward(self, response: torch.Tensor) -> torch.Tensor:
-        return self.out_layer(self.relu(self.in_layer(response)))
+        return self.readout(self.in_layer(response))
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Everything after ``in_layer``: its outputs ``(batch, hidden)`` → (cos, sin)."""
+        return self.out_layer(self.relu(hidden))
 
     @property
     def period(self) -> float:
@@ -270,6 +282,43 @@ def _reset_parameters(model: nn.Module) -> None:
             module.reset_parameters()
 
 
+class _FirstLayerInDataSpan:
+    """The first layer of a decoder trained full-batch without penalties, kept as W₀ + Cᵀ X.
+
+    Each plain SGD step adds −lr · (∂L/∂H)ᵀ X to the first-layer weights W (H = X Wᵀ + b, X the
+    (n_train, n_neurons) training inputs), so W stays W₀ + Cᵀ X with C (n_train, hidden) and
+    H = X W₀ᵀ + (X Xᵀ) C + b: with the Gram matrix X Xᵀ computed once, a step costs
+    n_train² · hidden instead of n_train · n_neurons · hidden (23,589 neurons, 216 bins: 100×
+    fewer operations). The same steps as training W itself, up to rounding (float64 here).
+    """
+
+    def __init__(self, layer: nn.Linear, inputs: torch.Tensor, val_inputs: torch.Tensor | None):
+        self.layer, self.inputs = layer, inputs
+        self.start = layer.weight.detach().clone()
+        x, start = inputs.double(), self.start.double()
+        self.gram, self.base = x @ x.T, x @ start.T
+        self.coef = torch.zeros_like(self.base)
+        if val_inputs is not None:
+            self.val_cross, self.val_base = val_inputs.double() @ x.T, val_inputs.double() @ start.T
+
+    def train_outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X Wᵀ as a leaf whose .grad becomes ∂L/∂H, and the layer's output X Wᵀ + b)."""
+        spanned = torch.addmm(self.base, self.gram, self.coef).float().requires_grad_()
+        return spanned, spanned + self.layer.bias
+
+    def val_outputs(self) -> torch.Tensor:
+        return torch.addmm(self.val_base, self.val_cross, self.coef).float() + self.layer.bias
+
+    def step(self, grad: torch.Tensor, lr: float) -> None:
+        self.coef.sub_(grad.double(), alpha=lr)
+
+    def finish(self) -> None:
+        """Write W₀ + Cᵀ X into the layer's weights."""
+        with torch.no_grad():
+            weight = self.start.double() + self.coef.T @ self.inputs.double()
+            self.layer.weight.copy_(weight.float())
+
+
 def train_decoder(
     model: nn.Module,
     x_train,
@@ -300,6 +349,9 @@ def train_decoder(
     once. History rows: ``{epoch, split="train", loss, penalty}`` per pass, and with
     ``x_val``/``y_val`` also ``{epoch, split="val", loss, median_abs_error_deg,
     fraction_within_5deg, n_test}``; ``loss`` is the data term (MSE or NLL) without penalty.
+    Full-batch training without penalties on fewer samples than neurons (the course's decoders
+    on orientation bins) keeps the first layer in the span of the data
+    (:class:`_FirstLayerInDataSpan`): the same steps, at a hundredth of the cost.
     """
     _check_kind(model, kind)
     x_train = _check_samples(x_train, y_train, "x_train")
@@ -330,22 +382,35 @@ def train_decoder(
     batch_size = n_train if batch_size is None else int(batch_size)
     log_every = max(1, n_iterations // 10)
 
+    full_batch = batch_size >= n_train
+    # more neurons than samples, no penalty: train the first layer in the span of the data
+    span = (_FirstLayerInDataSpan(model.in_layer, inputs, val_inputs if has_val else None)
+            if full_batch and l1 == 0 and l2 == 0 and n_train < model.n_neurons else None)
+
     history: list[dict] = []
     bar = tqdm(range(1, n_iterations + 1), desc=f"train {kind} decoder", disable=not progress)
     for epoch in bar:
         model.train()
-        order = (torch.arange(n_train) if batch_size >= n_train
+        order = (torch.arange(n_train) if full_batch
                  else torch.randperm(n_train, generator=generator)).to(device)
         sum_loss, sum_penalty = 0.0, 0.0
         for start in range(0, n_train, batch_size):
             index = order[start:start + batch_size]
+            optimizer.zero_grad()
+            if span is not None:
+                spanned, hidden = span.train_outputs()
+                loss = loss_fn(model.readout(hidden), targets)
+                loss.backward()
+                optimizer.step()  # all but the first-layer weights, which have no .grad
+                span.step(spanned.grad, lr)
+                sum_loss += loss.item() * n_train
+                continue
             # full batch: the data in their own order, without a copy per step
-            batch_inputs, batch_targets = ((inputs, targets) if batch_size >= n_train
+            batch_inputs, batch_targets = ((inputs, targets) if full_batch
                                            else (inputs[index], targets[index]))
             loss = loss_fn(model(batch_inputs), batch_targets)
             weight = model.in_layer.weight
             penalty = l1 * weight.abs().sum() + l2 * weight.square().sum()
-            optimizer.zero_grad()
             (loss + penalty).backward()
             optimizer.step()
             sum_loss += loss.item() * len(index)
@@ -359,7 +424,8 @@ def train_decoder(
         if has_val:
             model.eval()
             with torch.no_grad():
-                val_output = model(val_inputs)
+                val_output = (model(val_inputs) if span is None
+                              else model.readout(span.val_outputs()))
                 val_loss = loss_fn(val_output, val_targets).item()
             metrics = decoding_metrics(_decode_output(model, kind, val_output), val_true_deg,
                                        model.period)
@@ -372,6 +438,8 @@ def train_decoder(
                 message += (f", val loss {val_loss:.4g}, val median error "
                             f"{metrics['median_abs_error_deg']:.2f}°")
             log.info(message)
+    if span is not None:
+        span.finish()
     model.eval()
     return history
 
