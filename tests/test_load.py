@@ -6,19 +6,24 @@ import hashlib
 import io
 import os
 import pickle
+import shutil
 
+import h5py
 import numpy as np
 import numpy.lib.format as npy_format
 import pytest
 import torch
 
 from v1rsa import io as v1io
+from v1rsa import simulate
 from v1rsa.load import (
     UnsafePickleError,
     binned_as_trials,
     file_sha256,
     load_binned,
     load_raw,
+    open_raw,
+    open_raw_hdf5,
 )
 
 
@@ -367,3 +372,104 @@ def test_binned_as_trials_keeps_the_train_and_test_halves(tmp_path):
     np.testing.assert_array_equal(train["orientation"].values, stimuli)
     np.testing.assert_array_equal(test["orientation"].values, stimuli)
     assert trials.attrs["single_trials"] == 0
+
+
+@pytest.fixture(scope="module")
+def small_hdf5(tmp_path_factory):
+    """A simulated recording of 130 neurons x 40 trials in the raw_hdf5 layout, and its dict."""
+    path = tmp_path_factory.mktemp("hdf5") / "raw.h5"
+    simulate.simulate_to_hdf5(path, 130, 40, seed=3)
+    return path, simulate.simulate_recording(130, 40, seed=3)[0]
+
+
+def test_open_raw_hdf5_reads_sresp_lazily_and_the_rest_as_load_raw(small_hdf5, tmp_path):
+    path, raw = small_hdf5
+    with open_raw(path, "raw_hdf5") as opened:
+        assert set(opened) == set(raw)
+        assert isinstance(opened["sresp"], h5py.Dataset)  # nothing read until sliced
+        assert isinstance(opened["u_spont"], h5py.Dataset)
+        np.testing.assert_array_equal(opened["sresp"][10:20], raw["sresp"][10:20])
+        np.testing.assert_array_equal(opened["u_spont"][:, :3], raw["u_spont"][:, :3])
+        for key in ("istim", "mean_spont", "std_spont", "v_spont", "xyz", "run", "stimtimes"):
+            assert isinstance(opened[key], np.ndarray), key
+            np.testing.assert_array_equal(opened[key], raw[key], err_msg=key)
+        assert opened["info"] == raw["info"]
+        assert isinstance(opened["stat"], h5py.Group)  # {field: (N, ...)}
+        assert opened["stat"]["med"][7].tolist() == raw["stat"][7]["med"].tolist()
+        sresp = opened["sresp"]
+    assert not sresp.id.valid  # the file is closed with the block
+    npy = tmp_path / "raw.npy"
+    simulate.save_raw(raw, npy)
+    with open_raw(npy, "raw") as loaded:
+        np.testing.assert_array_equal(loaded["sresp"], raw["sresp"])
+    with pytest.raises(ValueError, match="unknown raw layout 'oribinned1'"):
+        with open_raw(npy, "oribinned1"):
+            pass
+
+
+def _hdf5_without(key):
+    def change(file):
+        del file[key]
+
+    return change
+
+
+def _hdf5_replace(key, make_value):
+    def change(file):
+        value = make_value(file)
+        del file[key]
+        if isinstance(value, dict):
+            group = file.create_group(key)
+            for name, field in value.items():
+                group.create_dataset(name, data=field)
+        else:
+            file.create_dataset(key, data=value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "expected"),
+    [
+        (_hdf5_without("sresp"), "sresp", "missing key"),
+        (_hdf5_without("istim"), "istim", "missing key"),
+        (_hdf5_replace("sresp", lambda f: f["sresp"][:, 0]), "sresp", "2 dimension"),
+        (
+            _hdf5_replace("sresp", lambda f: f["sresp"][()].astype("S8")),
+            "sresp",
+            "real numeric dtype",
+        ),
+        (_hdf5_replace("sresp", lambda f: {"data": f["sresp"][()]}), "sresp", "Group"),
+        (_hdf5_replace("istim", lambda f: f["istim"][:-1]), "istim", r"expected \(T,\) = \(40,\)"),
+        (_hdf5_replace("mean_spont", lambda f: f["mean_spont"][:5]), "mean_spont", r"\(130,\)"),
+        (
+            _hdf5_replace("std_spont", lambda f: np.array(["a"] * 130, dtype=object)),
+            "std_spont",
+            "real numeric dtype",
+        ),
+        (_hdf5_replace("u_spont", lambda f: f["u_spont"][1:]), "u_spont", "N = 130"),
+        (_hdf5_replace("stat", lambda f: {"med": f["stat/med"][:3]}), "stat/med", "N = 130"),
+        (_hdf5_replace("stat", lambda f: f["stat/med"][()]), "stat", r"\(N,\) = \(130,\)"),
+    ],
+)
+def test_open_raw_hdf5_names_file_key_and_expectation(small_hdf5, tmp_path, change, key, expected):
+    path = tmp_path / "bad.h5"
+    shutil.copy(small_hdf5[0], path)
+    with h5py.File(path, "r+") as file:
+        change(file)
+    with pytest.raises(v1io.ContractError, match=expected) as caught:
+        with open_raw_hdf5(path):
+            pass
+    assert str(path) in str(caught.value)
+    assert repr(key) in str(caught.value)
+
+
+def test_open_raw_hdf5_rejects_other_files(tmp_path):
+    text = tmp_path / "text.h5"
+    text.write_text("not HDF5 at all")
+    with pytest.raises(v1io.ContractError, match="text.h5: not a readable HDF5 file"):
+        with open_raw_hdf5(text):
+            pass
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        with open_raw_hdf5(tmp_path / "missing.h5"):
+            pass

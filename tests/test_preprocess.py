@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import tracemalloc
 
 import numpy as np
 import pytest
 import scipy.stats
+import xarray as xr
 
 from v1rsa import io as v1io
-from v1rsa.preprocess import bin_conditions, preprocess, split_trials
+from v1rsa import load, simulate
+from v1rsa.preprocess import _drop_columns, bin_conditions, preprocess, split_trials
 
 
 def make_raw(n_neurons: int = 30, n_trials: int = 200, n_pcs: int = 8, seed: int = 0) -> dict:
@@ -126,6 +129,61 @@ def test_bad_neurons_are_dropped_counted_and_logged(caplog):
 
     # Without PC removal, u_spont is not used, so neuron 23 is kept.
     assert preprocess(raw).attrs["n_neurons_dropped"] == 4
+
+
+def test_dropping_columns_in_place_matches_np_delete():
+    rng = np.random.default_rng(0)
+    for drop in ([0], [6], [1, 2, 5], list(range(6))):
+        matrix = rng.standard_normal((5, 7)).astype(np.float32)
+        expected = np.delete(matrix, drop, axis=1)
+        compacted = _drop_columns(matrix, drop)
+        np.testing.assert_array_equal(compacted, expected)
+        assert compacted.flags.c_contiguous and np.shares_memory(compacted, matrix)
+
+
+@pytest.fixture(scope="module")
+def recording_files(tmp_path_factory):
+    """One simulated recording (2,000 neurons x 1,000 trials) as raw.npy and as raw.h5."""
+    folder = tmp_path_factory.mktemp("recording")
+    raw, _ = simulate.simulate_recording(2000, 1000, seed=5)
+    simulate.save_raw(raw, folder / "raw.npy")
+    simulate.simulate_to_hdf5(folder / "raw.h5", 2000, 1000, seed=5)
+    return folder / "raw.npy", folder / "raw.h5"
+
+
+@pytest.mark.parametrize("n_pcs", [0, 4])
+def test_zscore_from_hdf5_equals_zscore_from_npy(recording_files, n_pcs):
+    npy, h5 = recording_files
+    settings = {"n_spont_pcs_removed": n_pcs, "chunk_neurons": 300, "source": "s", "checksum": "c"}
+    from_npy = preprocess(load.load_raw(npy), **settings)
+    with load.open_raw_hdf5(h5) as raw:
+        from_hdf5 = preprocess(raw, **settings)
+    xr.testing.assert_identical(from_hdf5, from_npy)
+    binned = [bin_conditions(trials, bin_width_deg=6) for trials in (from_hdf5, from_npy)]
+    xr.testing.assert_identical(*binned)
+
+
+def _peak_traced_bytes(function) -> int:
+    """Peak bytes allocated through Python and numpy while ``function`` runs (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_zscore_from_hdf5_holds_one_chunk_besides_its_output(recording_files):
+    npy, h5 = recording_files
+    sresp_bytes, output_bytes = 2000 * 1000 * 8, 1000 * 2000 * 4  # float64 in, float32 out
+
+    def from_hdf5():
+        with load.open_raw_hdf5(h5) as raw:
+            preprocess(raw, n_spont_pcs_removed=4, chunk_neurons=32)
+
+    assert _peak_traced_bytes(from_hdf5) < output_bytes + 0.25 * sresp_bytes
+    # the measure sees whole arrays: reading the .npy file holds all of sresp
+    assert _peak_traced_bytes(lambda: preprocess(load.load_raw(npy))) > sresp_bytes
 
 
 def test_preprocess_rejects_impossible_requests():

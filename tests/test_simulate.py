@@ -1,11 +1,14 @@
 """Tests of v1rsa.simulate: the NMA raw layout, realism statistics, ground truth, determinism."""
 
 import hashlib
+import tracemalloc
 
+import h5py
 import numpy as np
 import pytest
 import scipy.integrate
 import scipy.stats
+import xarray as xr
 
 from v1rsa import io, simulate, tuning
 
@@ -270,6 +273,9 @@ def test_same_seed_gives_identical_file_bytes(tmp_path):
         paths[name] = simulate.save_raw(raw, tmp_path / f"{name}.npy")
     assert _sha256(paths["a"]) == _sha256(paths["b"])
     assert _sha256(paths["a"]) != _sha256(paths["c"])
+    for name in ("d", "e"):
+        simulate.simulate_to_hdf5(tmp_path / f"{name}.h5", 300, 200, seed=5)
+    assert _sha256(tmp_path / "d.h5") == _sha256(tmp_path / "e.h5")
 
 
 def test_save_raw_writes_exactly_the_path_in_the_nma_format(tmp_path):
@@ -297,3 +303,59 @@ def test_bad_arguments_are_refused_with_a_clear_message(tmp_path):
     with pytest.raises(ValueError, match="missing keys"):
         simulate.save_raw({"sresp": np.zeros((2, 2))}, tmp_path / "raw.npy")
     assert not list(tmp_path.iterdir())
+
+
+def test_streamed_hdf5_equals_the_in_memory_recording(tmp_path):
+    # two blocks of neurons (the second partial), HDF5 chunks of 128 rows, non-default knobs
+    n, t, knobs = 1500, 3000, {"jitter_deg": 2.0, "n_shared": 8, "noise_log_sd": (0.5, 0.9)}
+    raw, truth = simulate.simulate_recording(n, t, seed=7, **knobs)
+    path = tmp_path / "raw.h5"
+    streamed_truth = simulate.simulate_to_hdf5(path, n, t, seed=7, **knobs)
+    # the scratch file of spontaneous frames is gone, and nothing half-written is left
+    assert [p.name for p in tmp_path.iterdir()] == ["raw.h5"]
+    xr.testing.assert_identical(streamed_truth, truth)
+    with h5py.File(path, "r") as file:
+        assert set(file) == set(raw)
+        assert file["sresp"].chunks == (simulate.hdf5_chunk_neurons(n, t), t) == (128, t)
+        for key in set(raw) - {"stat", "info"}:
+            assert file[key].dtype == raw[key].dtype, key
+            np.testing.assert_array_equal(file[key][()], raw[key], err_msg=key)
+        med = np.stack([entry["med"] for entry in raw["stat"]])
+        np.testing.assert_array_equal(file["stat/med"][()], med)
+        assert file["info"].asstr()[()] == raw["info"]
+
+
+def test_a_failed_hdf5_simulation_leaves_no_file(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(simulate, "_spont_pcs", fail)  # after every block of sresp is written
+    with pytest.raises(RuntimeError, match="interrupted"):
+        simulate.simulate_to_hdf5(tmp_path / "raw.h5", 300, 50, seed=0)
+    assert not list(tmp_path.iterdir())
+
+
+def _peak_traced_bytes(function) -> int:
+    """Peak bytes allocated through Python and numpy while ``function`` runs (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_streamed_simulation_memory_does_not_grow_with_the_recording(tmp_path):
+    n_trials, sizes = 2000, (2048, 8192)
+    peaks = [
+        _peak_traced_bytes(
+            lambda n=n: simulate.simulate_to_hdf5(tmp_path / f"{n}.h5", n, n_trials, seed=0)
+        )
+        for n in sizes
+    ]
+    sresp_growth = 8 * n_trials * (sizes[1] - sizes[0])  # float64 bytes
+    # per-neuron parameters grow (u_spont, loadings: ~2 kB a neuron), the responses do not
+    assert peaks[1] - peaks[0] < 0.1 * sresp_growth
+    # the measure sees numpy arrays: the in-memory simulation holds all of sresp
+    in_memory = _peak_traced_bytes(lambda: simulate.simulate_recording(sizes[1], n_trials, seed=0))
+    assert in_memory > 8 * n_trials * sizes[1]

@@ -76,15 +76,6 @@ def dataset_entry(dataset):
     return config["datasets"][dataset]
 
 
-def raw_suffix(dataset):
-    return "npy" if dataset_entry(dataset)["layout"] == "raw" else "npz"
-
-
-def raw_path(wildcards):
-    """The raw file of a dataset, as published or simulated: resources/{dataset}/raw.{npy,npz}."""
-    return f"resources/{wildcards.dataset}/raw.{raw_suffix(wildcards.dataset)}"
-
-
 def raw_source(dataset):
     """A short description of where a dataset's raw file comes from (stored in attrs)."""
     entry = dataset_entry(dataset)

@@ -1,5 +1,32 @@
 # Raw data (simulate, download or link a local file) and the zscore stage.
 
+#: the file suffix of each layout's raw file: resources/{dataset}/raw.{suffix}
+RAW_SUFFIXES = {"raw": "npy", "raw_hdf5": "h5", "oribinned1": "npz", "oribinned6_split": "npz"}
+
+
+def raw_file(wildcards):
+    """The raw file of a dataset, as published or simulated: resources/{dataset}/raw.{suffix}."""
+    layout = dataset_entry(wildcards.dataset)["layout"]
+    return f"resources/{wildcards.dataset}/raw.{RAW_SUFFIXES[layout]}"
+
+
+def _simulated_as(layout):
+    return [name for name in SIMULATED if dataset_entry(name)["layout"] == layout]
+
+
+def zscore_mem_mb(wildcards, attempt):
+    """Memory (MB) of a zscore job: 6 GB, or more for a large simulated recording: its float32
+    trials (4 bytes a value), the whole float64 recording when the layout is read at once (raw),
+    three float64 chunks of neurons and 1 GB. Times the attempt, as every data rule."""
+    entry = dataset_entry(wildcards.dataset)
+    needed_mb = 6000
+    if entry["source"] == "simulate":
+        n_values = entry["simulate"]["n_neurons"] * entry["simulate"]["n_trials"]
+        bytes_per_value = 4 + (8 if entry["layout"] == "raw" else 0)
+        chunks = 3 * config["preprocess"]["chunk_neurons"] * entry["simulate"]["n_trials"] * 8
+        needed_mb = max(needed_mb, (n_values * bytes_per_value + chunks) // 10**6 + 1000)
+    return needed_mb * attempt
+
 
 rule simulate:
     input:
@@ -8,8 +35,9 @@ rule simulate:
         raw="resources/{dataset}/raw.npy",
         truth="resources/{dataset}/ground_truth.nc",
     wildcard_constraints:
-        dataset=_alternation(SIMULATED),
+        dataset=_alternation(_simulated_as("raw")),
     params:
+        layout="raw",
         simulate=lambda w: dataset_entry(w.dataset)["simulate"],
     log:
         "logs/{dataset}/simulate.log",
@@ -22,6 +50,19 @@ rule simulate:
         "../scripts/simulate.py"
 
 
+# Layout raw_hdf5: the same recording streamed to HDF5 a block of neurons at a time, for
+# recordings too large for memory.
+use rule simulate as simulate_hdf5 with:
+    output:
+        raw="resources/{dataset}/raw.h5",
+        truth="resources/{dataset}/ground_truth.nc",
+    wildcard_constraints:
+        dataset=_alternation(_simulated_as("raw_hdf5")),
+    params:
+        layout="raw_hdf5",
+        simulate=lambda w: dataset_entry(w.dataset)["simulate"],
+
+
 rule download:
     # No library input: editing the code must not re-fetch a verified 1 GB file.
     output:
@@ -29,7 +70,7 @@ rule download:
         sha256="resources/{dataset}/raw.{suffix}.sha256",
     wildcard_constraints:
         dataset=_alternation(DOWNLOADED),
-        suffix="npy|npz",
+        suffix="npy|npz|h5",
     params:
         url=lambda w: dataset_entry(w.dataset)["url"],
         known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
@@ -51,7 +92,7 @@ rule link_local:
         sha256="resources/{dataset}/raw.{suffix}.sha256",
     wildcard_constraints:
         dataset=_alternation(LOCAL),
-        suffix="npy|npz",
+        suffix="npy|npz|h5",
     params:
         path=lambda w: dataset_entry(w.dataset)["path"],
         known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
@@ -64,7 +105,7 @@ rule link_local:
 
 rule zscore:
     input:
-        raw=raw_path,
+        raw=raw_file,
         code=library("zscore"),
     output:
         trials="results/{dataset}/trials.nc",
@@ -79,7 +120,7 @@ rule zscore:
     benchmark:
         "benchmarks/{dataset}/zscore.tsv"
     resources:
-        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        mem_mb=zscore_mem_mb,
         runtime=lambda wildcards, attempt: 20 * attempt,
     script:
         "../scripts/zscore.py"

@@ -6,11 +6,12 @@ from v1rsa.logs import log_to_file
 log_to_file(snakemake.log[0])
 params = snakemake.params
 checksum = load.file_sha256(snakemake.input.raw)
-if params.layout == "raw":
-    raw = load.load_raw(snakemake.input.raw)
-    trials = preprocess.preprocess(
-        raw, **params.preprocess, source=params.source, checksum=checksum
-    )
+if params.layout in load.RAW_LAYOUTS:
+    # raw_hdf5 is read a block of neurons at a time; raw (.npy) is read whole
+    with load.open_raw(snakemake.input.raw, params.layout) as raw:
+        trials = preprocess.preprocess(
+            raw, **params.preprocess, source=params.source, checksum=checksum
+        )
     del raw
     conditions = preprocess.bin_conditions(trials, **params.binning)
 else:

@@ -1,21 +1,31 @@
-"""Read the published recordings safely: the raw ``.npy`` dict and the binned NMA ``.npz`` files.
+"""Read the published recordings safely: the raw ``.npy`` dict and the binned NMA ``.npz`` files,
+and the chunk-readable HDF5 version of the raw dict for recordings too large for memory.
 
-The raw file is a pickled dict in a 0-d object array. It is read with an allow-list unpickler
-that builds numpy arrays, dtypes, scalars and plain containers and refuses every other global
-*before* calling it, so a tampered file cannot run code. The ``.npz`` files hold plain arrays
-and are read with ``allow_pickle=False``.
+The raw file (layout ``raw``) is a pickled dict in a 0-d object array. It is read with an
+allow-list unpickler that builds numpy arrays, dtypes, scalars and plain containers and refuses
+every other global *before* calling it, so a tampered file cannot run code. The ``.npz`` files
+hold plain arrays and are read with ``allow_pickle=False``.
+
+The ``raw_hdf5`` layout (``raw.h5``, written by :func:`v1rsa.simulate.simulate_to_hdf5`) holds
+the same keys as HDF5 datasets, with the same shapes and meanings, ``sresp`` (N, T) chunked
+along neurons; ``stat`` is a group of per-neuron fields (``stat/med`` (N, 2) = [ypix, xpix],
+what ``stat[i]["med"]`` holds in the dict) and ``info`` a string. :func:`open_raw_hdf5` opens
+it lazily: ``sresp`` and ``u_spont`` stay on disk and are read a block of neurons at a time.
 """
 
 from __future__ import annotations
 
 import codecs
 import collections
+import contextlib
 import importlib
 import json
 import os
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
+import h5py
 import numpy as np
 import numpy.lib.format as npy_format
 import pooch
@@ -24,6 +34,8 @@ import xarray as xr
 from v1rsa.io import ContractError
 
 RAW_REQUIRED_KEYS = ("sresp", "istim", "mean_spont", "std_spont")
+RAW_LAYOUTS = ("raw", "raw_hdf5")  # single trials: the NMA .npy dict, and its HDF5 version
+HDF5_LAZY_KEYS = ("sresp", "u_spont")  # (N, ·) keys left on disk by open_raw_hdf5
 BINNED_LAYOUTS = {
     # layout: (keys holding responses, rows per key, bin width in degrees)
     "oribinned1": (("resp",), 360, 1.0),
@@ -123,10 +135,11 @@ def _read_pickled_object_npy(path: Path):
     return array.item()
 
 
-def _check_numeric(where: str, key: str, value, ndim: int) -> np.ndarray:
-    if not isinstance(value, np.ndarray):
+def _check_numeric(where: str, key: str, value, ndim: int) -> np.ndarray | h5py.Dataset:
+    if not isinstance(value, np.ndarray | h5py.Dataset):
         raise ContractError(
-            f"{where}: key {key!r} is a {type(value).__name__}, expected a numpy array"
+            f"{where}: key {key!r} is a {type(value).__name__}, expected a numpy array "
+            "(or an HDF5 dataset)"
         )
     if value.dtype.kind not in "iuf":
         raise ContractError(
@@ -144,8 +157,11 @@ def validate_raw(raw: dict, where: str = "raw dict") -> tuple[int, int]:
 
     Required: ``sresp`` (N, T), ``istim`` (T,) radians in [0, 2π], ``mean_spont`` and
     ``std_spont`` (N,), all real numeric. Checked when present: ``u_spont`` (N, k), ``xyz``
-    (3, N), ``stat`` (N,). Non-finite responses are allowed (preprocessing drops those
-    neurons); non-finite ``istim`` is not. Errors are :class:`ContractError` naming ``where``.
+    (3, N), ``stat`` (N,) (or an HDF5 group of (N, ...) fields). Non-finite responses are
+    allowed (preprocessing drops those neurons); non-finite ``istim`` is not. Errors are
+    :class:`ContractError` naming ``where``.
+    ``sresp`` and ``u_spont`` may be HDF5 datasets (:func:`open_raw_hdf5`): only their shape
+    and dtype are checked, nothing is read.
     """
     if not isinstance(raw, dict):
         raise ContractError(f"{where}: expected a dict of arrays, found {type(raw).__name__}")
@@ -190,7 +206,14 @@ def validate_raw(raw: dict, where: str = "raw dict") -> tuple[int, int]:
             raise ContractError(
                 f"{where}: key 'xyz' has shape {xyz.shape}, expected (3, N) = (3, {n_neurons})"
             )
-    if "stat" in raw:
+    if "stat" in raw and isinstance(raw["stat"], h5py.Group):  # raw_hdf5: {field: (N, ...)}
+        for name, field in raw["stat"].items():
+            if not isinstance(field, h5py.Dataset) or field.shape[:1] != (n_neurons,):
+                raise ContractError(
+                    f"{where}: key 'stat/{name}' has shape {getattr(field, 'shape', None)}, "
+                    f"expected one row per neuron, (N, ...) with N = {n_neurons}"
+                )
+    elif "stat" in raw:
         stat = raw["stat"]
         if not isinstance(stat, np.ndarray) or stat.shape != (n_neurons,):
             raise ContractError(
@@ -218,6 +241,53 @@ def load_raw(path: str | os.PathLike) -> dict:
         )
     validate_raw(raw, str(path))
     return raw
+
+
+@contextlib.contextmanager
+def open_raw_hdf5(path: str | os.PathLike) -> Iterator[dict]:
+    """Open a raw recording in the ``raw_hdf5`` layout lazily; close it on leaving the block.
+
+    Yields the dict of :func:`load_raw` (same keys, shapes and meanings), except that
+    ``sresp`` (N, T) and ``u_spont`` (N, k) are :class:`h5py.Dataset` objects, read only when
+    sliced (``raw["sresp"][lo:hi]``), so memory holds a block of neurons at a time, and
+    ``stat`` is the :class:`h5py.Group` of per-neuron fields (``raw["stat"]["med"][i]`` is
+    ``stat[i]["med"]`` of the ``.npy`` dict). Checked by :func:`validate_raw` on opening:
+    :class:`~v1rsa.io.ContractError` names the file and key.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        file = h5py.File(path, "r")
+    except OSError as err:
+        raise ContractError(f"{path}: not a readable HDF5 file ({err})") from err
+    with file:
+        raw = {}
+        for key, item in file.items():
+            if not isinstance(item, h5py.Dataset) or key in HDF5_LAZY_KEYS:
+                raw[key] = item
+            elif h5py.check_string_dtype(item.dtype) is not None and item.shape == ():
+                raw[key] = item.asstr()[()]
+            else:
+                raw[key] = item[()]
+        validate_raw(raw, str(path))
+        yield raw
+
+
+@contextlib.contextmanager
+def open_raw(path: str | os.PathLike, layout: str = "raw") -> Iterator[dict]:
+    """The raw recording dict of a file in one of :data:`RAW_LAYOUTS`, for a ``with`` block.
+
+    ``raw``: :func:`load_raw` (everything in memory); ``raw_hdf5``: :func:`open_raw_hdf5`
+    (``sresp`` and ``u_spont`` read on demand, the file closed when the block ends).
+    """
+    if layout == "raw":
+        yield load_raw(path)
+    elif layout == "raw_hdf5":
+        with open_raw_hdf5(path) as raw:
+            yield raw
+    else:
+        raise ValueError(f"{path}: unknown raw layout {layout!r}; expected one of {RAW_LAYOUTS}")
 
 
 def file_sha256(path: str | os.PathLike) -> str:

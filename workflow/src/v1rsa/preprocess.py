@@ -2,9 +2,10 @@
 
 :func:`preprocess` follows the authors' ``compile_resp`` (Stringer et al.; SCIENCE.md §2):
 normalise each neuron by its spontaneous mean and std, optionally project out the top
-spontaneous PCs, then z-score each neuron across trials. It works on blocks of neurons so the
-full recording (23,589 × 4,598 float64) needs little memory beyond its input and its float32
-output. :func:`bin_conditions` averages trials into orientation bins and disjoint trial folds.
+spontaneous PCs, then z-score each neuron across trials. It works on blocks of neurons, so a
+recording opened lazily from HDF5 (:func:`v1rsa.load.open_raw_hdf5`) needs little memory beyond
+one block and the float32 output. :func:`bin_conditions` averages trials into orientation bins
+and disjoint trial folds.
 """
 
 from __future__ import annotations
@@ -25,12 +26,44 @@ SPLITS = ("every_nth", "random")
 FOLD_METHODS = ("interleaved", "random")
 
 
-def _spont_normalised(raw: dict, lo: int, hi: int) -> np.ndarray:
-    """``(sresp − mean_spont) / std_spont`` for neurons ``lo:hi``: (hi − lo, T) float64."""
-    block = np.array(raw["sresp"][lo:hi], dtype=np.float64)
-    block -= np.asarray(raw["mean_spont"][lo:hi], dtype=np.float64)[:, None]
-    block /= np.asarray(raw["std_spont"][lo:hi], dtype=np.float64)[:, None]
+def _screened_block(raw: dict, lo: int, hi: int, k: int, spont, masks) -> np.ndarray:
+    """Read neurons ``lo:hi`` once, mark the unusable ones, return them spont-normalised.
+
+    spont: (mean_spont, std_spont) float64 (N,); masks: (not_finite, no_spont_std,
+    no_variance) bool (N,), updated in place for rows ``lo:hi`` (the same on every call).
+    Returns ``(sresp − mean_spont) / std_spont`` for every neuron ``lo:hi``: (hi − lo, T)
+    float64.
+    """
+    mean_spont, std_spont = spont
+    not_finite, no_spont_std, no_variance = masks
+    rows = slice(lo, hi)
+    sresp = raw["sresp"][rows]
+    not_finite[rows] |= ~np.isfinite(sresp).all(axis=1)
+    if k:
+        not_finite[rows] |= ~np.isfinite(raw["u_spont"][rows, :k]).all(axis=1)
+    no_variance[rows] = np.ptp(sresp, axis=1) == 0
+    block = np.subtract(sresp, mean_spont[rows, None], dtype=np.float64)
+    del sresp
+    block /= std_spont[rows, None]
+    bad = not_finite[rows] | no_spont_std[rows] | no_variance[rows]
+    not_finite[rows] |= ~bad & ~np.isfinite(block).all(axis=1)
+    no_variance[rows] &= ~(not_finite[rows] | no_spont_std[rows])
     return block
+
+
+def _drop_columns(matrix: np.ndarray, columns) -> np.ndarray:
+    """``matrix`` (C-contiguous) without ``columns``, compacted row by row in its own buffer.
+
+    Unlike ``np.delete`` this makes no second copy of the matrix: row r moves to offset r·n_kept
+    of the buffer, never past the start of row r itself. Returns a view of that buffer.
+    """
+    keep = np.ones(matrix.shape[1], dtype=bool)
+    keep[np.asarray(columns, dtype=np.int64)] = False
+    n_rows, n_kept = matrix.shape[0], int(keep.sum())
+    flat = matrix.reshape(-1)
+    for row in range(n_rows):
+        flat[row * n_kept : (row + 1) * n_kept] = matrix[row, keep]  # fancy index: a row copy
+    return flat[: n_rows * n_kept].reshape(n_rows, n_kept)
 
 
 def split_trials(n_trials: int, split: str, test_every: int, seed: int) -> np.ndarray:
@@ -68,7 +101,9 @@ def preprocess(
     """Z-scored single trials from a raw recording dict (trials contract).
 
     raw: the raw layout (``sresp`` (N, T), ``istim`` (T,) radians, ``mean_spont``,
-    ``std_spont`` (N,), and ``u_spont`` (N, ≥k) when ``n_spont_pcs_removed`` = k > 0).
+    ``std_spont`` (N,), and ``u_spont`` (N, ≥k) when ``n_spont_pcs_removed`` = k > 0), as
+    :func:`v1rsa.load.load_raw` or :func:`v1rsa.load.open_raw_hdf5` give it (``sresp`` and
+    ``u_spont`` may be HDF5 datasets: they are read ``chunk_neurons`` rows at a time).
     Per neuron ``(sresp − mean_spont)/std_spont``; minus ``U_k (U_kᵀ ·)`` with U_k the first k
     columns of ``u_spont`` (the projection sums over all kept neurons); then minus the mean
     and divided by (std + 1e-6) across trials, std with ddof 0.
@@ -80,7 +115,9 @@ def preprocess(
     Returns ``response(trial, neuron)`` float32 with coords ``trial``, ``orientation``
     (degrees in [0, 360)), ``split`` ("train"/"test", see :func:`split_trials`),
     ``neuron`` (row in ``raw``) and ``x``, ``y``, ``z`` (µm, from ``xyz``) when present.
-    ``chunk_neurons`` bounds memory only; the result does not depend on it.
+    ``chunk_neurons`` bounds memory only; the result does not depend on it. Memory: the
+    output plus two float64 copies of ``chunk_neurons`` × T at a time. ``sresp`` is read once
+    (twice when k > 0: the projection needs every neuron first).
     """
     n_neurons, n_trials = validate_raw(raw)
     if n_trials < 2:
@@ -100,42 +137,39 @@ def preprocess(
             )
     if chunk_neurons < 1:
         raise ValueError(f"chunk_neurons={chunk_neurons}: expected an integer >= 1")
-    starts = range(0, n_neurons, chunk_neurons)
+    blocks = [(lo, min(lo + chunk_neurons, n_neurons)) for lo in range(0, n_neurons, chunk_neurons)]
 
-    # Pass 1: find unusable neurons and the (k, T) projection of the rest on the top PCs.
     mean_spont = np.asarray(raw["mean_spont"], dtype=np.float64)
     std_spont = np.asarray(raw["std_spont"], dtype=np.float64)
     not_finite = ~(np.isfinite(mean_spont) & np.isfinite(std_spont))
     no_spont_std = ~not_finite & ~(std_spont > 0)
     no_variance = np.zeros(n_neurons, dtype=bool)
-    projection = np.zeros((k, n_trials))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for lo in starts:
-            hi = min(lo + chunk_neurons, n_neurons)
-            sresp = raw["sresp"][lo:hi]
-            not_finite[lo:hi] |= ~np.isfinite(sresp).all(axis=1)
-            if k:
-                not_finite[lo:hi] |= ~np.isfinite(raw["u_spont"][lo:hi, :k]).all(axis=1)
-            no_variance[lo:hi] = np.ptp(sresp, axis=1) == 0
-            block = _spont_normalised(raw, lo, hi)
-            bad = not_finite[lo:hi] | no_spont_std[lo:hi] | no_variance[lo:hi]
-            not_finite[lo:hi] |= ~bad & ~np.isfinite(block).all(axis=1)
-            if k:
-                usable = ~(not_finite[lo:hi] | no_spont_std[lo:hi] | no_variance[lo:hi])
-                u_block = np.asarray(raw["u_spont"][lo:hi, :k], dtype=np.float64)[usable]
-                projection += u_block.T @ block[usable]
-    no_variance &= ~(not_finite | no_spont_std)
-    keep = ~(not_finite | no_spont_std | no_variance)
+    masks = (not_finite, no_spont_std, no_variance)
 
-    # Pass 2: normalise, remove the PCs, z-score across trials; write float32 columns.
-    response = np.empty((n_trials, int(keep.sum())), dtype=np.float32)
+    def usable(lo: int, hi: int) -> np.ndarray:
+        return ~(not_finite[lo:hi] | no_spont_std[lo:hi] | no_variance[lo:hi])
+
+    # Pass 1, only to remove PCs: the (k, T) projection of the usable neurons on the top PCs.
+    projection = np.zeros((k, n_trials))
+    if k:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for lo, hi in blocks:
+                block = _screened_block(raw, lo, hi, k, (mean_spont, std_spont), masks)
+                keep_block = usable(lo, hi)
+                u_block = np.asarray(raw["u_spont"][lo:hi, :k], dtype=np.float64)[keep_block]
+                projection += u_block.T @ block[keep_block]
+
+    # Pass 2: normalise, remove the PCs, z-score across trials; write float32 columns of the
+    # neurons not known to be unusable yet (without PCs, this pass is the first to read them).
+    response = np.empty((n_trials, int(usable(0, n_neurons).sum())), dtype=np.float32)
     column = 0
     late_drops = []  # output columns of neurons that came out flat or non-finite
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for lo in starts:
-            hi = min(lo + chunk_neurons, n_neurons)
-            keep_block = keep[lo:hi]
-            block = _spont_normalised(raw, lo, hi)[keep_block]
+        for lo, hi in blocks:
+            block = _screened_block(raw, lo, hi, k, (mean_spont, std_spont), masks)
+            keep_block = usable(lo, hi)
+            if not keep_block.all():
+                block = block[keep_block]
             if k:
                 u_block = np.asarray(raw["u_spont"][lo:hi, :k], dtype=np.float64)[keep_block]
                 block -= u_block @ projection
@@ -149,9 +183,11 @@ def preprocess(
             late_drops.extend(column + np.flatnonzero(flat | overflow))
             response[:, column : column + len(block)] = block.T
             column += len(block)
-    if late_drops:
-        response = np.delete(response, late_drops, axis=1)
-    keep &= ~(not_finite | no_variance)
+            del block
+    unfilled = range(column, response.shape[1])  # neurons the screening of pass 2 dropped
+    if late_drops or unfilled:
+        response = _drop_columns(response, [*late_drops, *unfilled])
+    keep = usable(0, n_neurons)
 
     n_dropped = int(n_neurons - keep.sum())
     if n_dropped:

@@ -5,7 +5,9 @@ r"""Embedded simulator of a Stringer et al. (2021) static-grating recording.
 ``u_spont``, ``v_spont``, ``stat``, ``xyz``, ``run``, ``stimtimes``, ``frametimes``,
 ``camtimes``, ``info``), so that the rest of the pipeline reads simulated and real data through
 one path, plus the ground truth as an :class:`xarray.Dataset`. :func:`save_raw` writes the dict
-the way the NMA file was written; :func:`expected_response` gives the noise-free mean response.
+the way the NMA file was written; :func:`simulate_to_hdf5` streams the same recording, block of
+neurons by block, into an HDF5 file of the same keys (the ``raw_hdf5`` layout) for recordings
+too large for memory; :func:`expected_response` gives the noise-free mean response.
 
 Generative model
 ----------------
@@ -92,22 +94,28 @@ at 1 µm per pixel, 10 planes 30 µm apart; ``xyz`` = (x, y, z) in µm; imaging 
 
 Randomness: one :class:`numpy.random.SeedSequence` from ``seed`` is split into streams for the
 trials, the neurons and each block of 1,024 neurons' noise, so the same seed gives the same
-arrays (and file bytes) on the same machine. Neurons are generated block by block, so memory
-stays near one float64 copy of ``sresp`` plus the spontaneous block (N × F float64) and a few
-(1024, T) temporaries.
+arrays (and file bytes) on the same machine, in memory or streamed to HDF5. Neurons are
+generated block by block: :func:`simulate_recording` holds ``sresp`` and the spontaneous block
+(N × F float64) plus a few (1024, T) temporaries; :func:`simulate_to_hdf5` only the temporaries
+and per-neuron parameters.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
+import tempfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.linalg
 import scipy.signal
 import scipy.special
 import threadpoolctl
 import xarray as xr
+from tqdm.auto import tqdm
 
 from v1rsa.io import atomic_path
 
@@ -142,6 +150,7 @@ PLANE_SPACING_UM = 30.0
 FRAME_RATE_HZ = 3.0
 CAMERA_RATE_HZ = 30.0
 FRAMES_PER_TRIAL = (3, 5)
+HDF5_CHUNK_BYTES = 4 * 2**20
 
 
 def _check_range(name: str, value, low: float, high: float | None = None) -> tuple[float, float]:
@@ -188,33 +197,63 @@ def _timing(rng: np.random.Generator, n_trials: int) -> tuple[np.ndarray, ...]:
     return frametimes, stimtimes, camtimes
 
 
-def simulate_recording(
-    n_neurons: int = 23589,
-    n_trials: int = 4598,
-    seed: int = 0,
-    *,
-    mean_snr: float = 0.1,
-    snr_shape: float = 1.5,
-    jitter_deg: float = 0.8,
-    gain_sd: float = 0.2,
-    gain_running_correlation: float = 0.5,
-    n_shared: int = 64,
-    shared_fraction: float = 0.3,
-    shared_decay: float = 1.0,
-    noise_log_sd: tuple[float, float] = (0.6, 1.2),
-    concentration_median: float = 5.0,
-    concentration_log_sd: float = 0.5,
-    second_peak_ratio: tuple[float, float] = (0.3, 0.95),
-) -> tuple[dict, xr.Dataset]:
-    """Simulate one static-grating recording (the generative model is in the module docstring).
+@dataclasses.dataclass
+class _Model:
+    """Every draw of one recording that is not per-block noise (module docstring).
 
-    Returns ``(raw, truth)``: ``raw`` the NMA dict (``sresp`` (n_neurons, n_trials) float64
-    non-negative, ``istim`` (n_trials,) radians in [0, 2π), spontaneous statistics over 910
-    frames, ``u_spont`` (n_neurons, 128), ``v_spont`` (128, 910), positions and timing), and
-    ``truth`` the ground truth: per-neuron tuning and noise parameters along ``neuron``,
-    per-trial angle, jitter, gain and shared factors along ``trial``, every knob in ``attrs``.
-    n_neurons must be at least 128 (the number of spontaneous PCs).
+    Per trial (T,): ``istim``, ``jitter`` (radians), ``gain``, ``run`` (cm/s); shared factors
+    ``factors_trials`` (K, T) and ``factors_spont`` (K, F); timing. Per neuron (N,): tuning,
+    noise and SNR calibration, ``loading`` (N, K), positions. ``seeds_blocks``: one seed per
+    block of ``NEURONS_PER_BLOCK`` neurons.
     """
+
+    n_neurons: int
+    n_trials: int
+    seed: int
+    knobs: dict
+    seeds_blocks: list
+    istim: np.ndarray
+    jitter: np.ndarray
+    gain: np.ndarray
+    run: np.ndarray
+    factors_trials: np.ndarray
+    factors_spont: np.ndarray
+    frametimes: np.ndarray
+    stimtimes: np.ndarray
+    camtimes: np.ndarray
+    preferred: np.ndarray
+    concentration: np.ndarray
+    ratio: np.ndarray
+    amplitude: np.ndarray
+    log_sd: np.ndarray
+    loading: np.ndarray
+    ypix: np.ndarray
+    xpix: np.ndarray
+    plane: np.ndarray
+    baseline: np.ndarray
+    noise_sd: np.ndarray
+    snr: np.ndarray
+
+
+def _draw_model(
+    n_neurons: int,
+    n_trials: int,
+    seed: int,
+    *,
+    mean_snr: float,
+    snr_shape: float,
+    jitter_deg: float,
+    gain_sd: float,
+    gain_running_correlation: float,
+    n_shared: int,
+    shared_fraction: float,
+    shared_decay: float,
+    noise_log_sd: tuple[float, float],
+    concentration_median: float,
+    concentration_log_sd: float,
+    second_peak_ratio: tuple[float, float],
+) -> _Model:
+    """Check the arguments of :func:`simulate_recording` and draw everything but the noise."""
     if int(n_neurons) != n_neurons or n_neurons < N_SPONT_PCS:
         raise ValueError(f"n_neurons: expected an integer >= {N_SPONT_PCS}, got {n_neurons!r}")
     if int(n_trials) != n_trials or n_trials < 1:
@@ -305,91 +344,6 @@ def simulate_recording(
     noise_sd = np.sqrt(noise_var)
     baseline = noise_sd / np.sqrt(np.expm1(log_sd**2))
 
-    # One BLAS thread: the work is element-wise and single-threaded anyway; threaded BLAS
-    # gains little here, stalls LAPACK's eigensolver by orders of magnitude when cores are
-    # shared (parallel Snakemake jobs), and may round differently with the thread count.
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        # responses and spontaneous frames, block by block, in buffers reused across blocks
-        # (fresh 40 MB temporaries cost more in page faults than the arithmetic)
-        sresp = np.empty((n_neurons, n_trials))
-        spont_z = np.empty((n_neurons, N_SPONT_FRAMES))
-        mean_spont = np.empty(n_neurons)
-        std_spont = np.empty(n_neurons)
-        gram = np.zeros((N_SPONT_FRAMES, N_SPONT_FRAMES))
-        phase = istim + jitter
-        cos_phase, sin_phase = np.cos(phase), np.sin(phase)
-        shared_scale = log_sd * np.sqrt(shared_fraction)
-        private_scale = log_sd * np.sqrt(1.0 - shared_fraction)
-        log_offset = np.log(baseline) - 0.5 * log_sd**2
-        second_peak = ratio * np.exp(-2.0 * concentration)
-        block_size = min(NEURONS_PER_BLOCK, n_neurons)
-        buffer_drive = np.empty((block_size, n_trials))
-        buffer_noise = np.empty((block_size, n_trials))
-        buffer_private = np.empty((block_size, n_trials))
-        buffer_spont = np.empty((block_size, N_SPONT_FRAMES))
-        buffer_spont_private = np.empty((block_size, N_SPONT_FRAMES))
-        for block, seeds_block in enumerate(seeds_blocks):
-            rows = slice(block * NEURONS_PER_BLOCK, min((block + 1) * NEURONS_PER_BLOCK, n_neurons))
-            n_rows = rows.stop - rows.start
-            drive, noise = buffer_drive[:n_rows], buffer_noise[:n_rows]
-            private = buffer_private[:n_rows]
-            spont, private_spont = buffer_spont[:n_rows], buffer_spont_private[:n_rows]
-            rng = np.random.default_rng(seeds_block)
-            rng.standard_normal(out=private)
-            rng.standard_normal(out=private_spont)
-
-            # first peak exp(κ(cos x − 1)) ≥ exp(−2κ) > 0, so the second, exp(κ(−cos x − 1)), is
-            # exp(−2κ) / first: one division instead of a second exp
-            np.outer(np.cos(preferred[rows]), cos_phase, out=noise)
-            np.outer(np.sin(preferred[rows]), sin_phase, out=drive)
-            noise += drive
-            noise -= 1.0
-            noise *= concentration[rows, None]
-            np.exp(noise, out=noise)
-            np.divide(second_peak[rows, None], noise, out=drive)
-            drive += noise
-            drive *= amplitude[rows, None]
-            drive *= gain
-
-            np.matmul(loading[rows], factors_trials, out=noise)
-            noise *= shared_scale[rows, None]
-            private *= private_scale[rows, None]
-            noise += private
-            noise += log_offset[rows, None]
-            np.exp(noise, out=noise)
-            np.add(drive, noise, out=sresp[rows])
-
-            np.matmul(loading[rows], factors_spont, out=spont)
-            spont *= shared_scale[rows, None]
-            private_spont *= private_scale[rows, None]
-            spont += private_spont
-            spont += log_offset[rows, None]
-            np.exp(spont, out=spont)
-            mean_spont[rows] = spont.mean(axis=1)
-            std_spont[rows] = spont.std(axis=1)
-            spont -= mean_spont[rows, None]
-            spont /= std_spont[rows, None]
-            spont_z[rows] = spont
-            gram += spont.T @ spont
-        del buffer_drive, buffer_noise, buffer_private, buffer_spont, buffer_spont_private
-
-        # top spontaneous PCs from the (F, F) Gram matrix: Z = U S Vᵀ, U = Z V / S
-        _, right = scipy.linalg.eigh(
-            gram, subset_by_index=[N_SPONT_FRAMES - N_SPONT_PCS, N_SPONT_FRAMES - 1]
-        )
-        right = right[:, ::-1]
-        u_spont = spont_z @ right
-        u_spont /= np.linalg.norm(u_spont, axis=0, keepdims=True)
-        largest = np.argmax(np.abs(u_spont), axis=0)
-        u_spont *= np.sign(u_spont[largest, np.arange(N_SPONT_PCS)])
-        v_spont = u_spont.T @ spont_z
-        del spont_z
-
-    stat = np.empty(n_neurons, dtype=object)
-    for i in range(n_neurons):
-        stat[i] = {"med": np.array([ypix[i], xpix[i]], dtype=np.int64)}
-    xyz = np.stack([xpix * PIXEL_UM, ypix * PIXEL_UM, plane * PLANE_SPACING_UM]).astype(np.float64)
-
     knobs = {
         "mean_snr": float(mean_snr),
         "snr_shape": float(snr_shape),
@@ -404,64 +358,326 @@ def simulate_recording(
         "concentration_log_sd": float(concentration_log_sd),
         "second_peak_ratio": list(second_peak_ratio),
     }
+    return _Model(
+        n_neurons=n_neurons,
+        n_trials=n_trials,
+        seed=seed,
+        knobs=knobs,
+        seeds_blocks=seeds_blocks,
+        istim=istim,
+        jitter=jitter,
+        gain=gain,
+        run=run,
+        factors_trials=factors_trials,
+        factors_spont=factors_spont,
+        frametimes=frametimes,
+        stimtimes=stimtimes,
+        camtimes=camtimes,
+        preferred=preferred,
+        concentration=concentration,
+        ratio=ratio,
+        amplitude=amplitude,
+        log_sd=log_sd,
+        loading=loading,
+        ypix=ypix,
+        xpix=xpix,
+        plane=plane,
+        baseline=baseline,
+        noise_sd=noise_sd,
+        snr=snr,
+    )
+
+
+def _neuron_blocks(n_neurons: int) -> list[slice]:
+    """Rows of each block of ``NEURONS_PER_BLOCK`` neurons (the last one may be shorter)."""
+    return [
+        slice(start, min(start + NEURONS_PER_BLOCK, n_neurons))
+        for start in range(0, n_neurons, NEURONS_PER_BLOCK)
+    ]
+
+
+def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
+    """Responses and z-scored spontaneous frames, one block of neurons at a time.
+
+    Writes ``sresp[rows]`` (N, T) and ``spont_z[rows]`` (N, F) block by block; both may be
+    numpy arrays or HDF5 datasets. Returns ``mean_spont``, ``std_spont`` (N,) and the Gram
+    matrix Zᵀ Z (F, F) of the z-scored spontaneous frames, all float64.
+    """
+    n_neurons, n_trials = model.n_neurons, model.n_trials
+    log_sd = model.log_sd
+    mean_spont = np.empty(n_neurons)
+    std_spont = np.empty(n_neurons)
+    gram = np.zeros((N_SPONT_FRAMES, N_SPONT_FRAMES))
+    phase = model.istim + model.jitter
+    cos_phase, sin_phase = np.cos(phase), np.sin(phase)
+    shared_fraction = model.knobs["shared_fraction"]
+    shared_scale = log_sd * np.sqrt(shared_fraction)
+    private_scale = log_sd * np.sqrt(1.0 - shared_fraction)
+    log_offset = np.log(model.baseline) - 0.5 * log_sd**2
+    second_peak = model.ratio * np.exp(-2.0 * model.concentration)
+    concentration, amplitude, loading = model.concentration, model.amplitude, model.loading
+    # buffers reused across blocks (fresh 40 MB temporaries cost more in page faults than the
+    # arithmetic)
+    block_size = min(NEURONS_PER_BLOCK, n_neurons)
+    buffer_drive = np.empty((block_size, n_trials))
+    buffer_noise = np.empty((block_size, n_trials))
+    buffer_private = np.empty((block_size, n_trials))
+    buffer_spont = np.empty((block_size, N_SPONT_FRAMES))
+    buffer_spont_private = np.empty((block_size, N_SPONT_FRAMES))
+    blocks = zip(_neuron_blocks(n_neurons), model.seeds_blocks, strict=True)
+    for rows, seeds_block in tqdm(
+        blocks, total=len(model.seeds_blocks), desc="simulate", unit="block", disable=not progress
+    ):
+        n_rows = rows.stop - rows.start
+        drive, noise = buffer_drive[:n_rows], buffer_noise[:n_rows]
+        private = buffer_private[:n_rows]
+        spont, private_spont = buffer_spont[:n_rows], buffer_spont_private[:n_rows]
+        rng = np.random.default_rng(seeds_block)
+        rng.standard_normal(out=private)
+        rng.standard_normal(out=private_spont)
+
+        # first peak exp(κ(cos x − 1)) ≥ exp(−2κ) > 0, so the second, exp(κ(−cos x − 1)), is
+        # exp(−2κ) / first: one division instead of a second exp
+        np.outer(np.cos(model.preferred[rows]), cos_phase, out=noise)
+        np.outer(np.sin(model.preferred[rows]), sin_phase, out=drive)
+        noise += drive
+        noise -= 1.0
+        noise *= concentration[rows, None]
+        np.exp(noise, out=noise)
+        np.divide(second_peak[rows, None], noise, out=drive)
+        drive += noise
+        drive *= amplitude[rows, None]
+        drive *= model.gain
+
+        np.matmul(loading[rows], model.factors_trials, out=noise)
+        noise *= shared_scale[rows, None]
+        private *= private_scale[rows, None]
+        noise += private
+        noise += log_offset[rows, None]
+        np.exp(noise, out=noise)
+        drive += noise
+        sresp[rows] = drive
+
+        np.matmul(loading[rows], model.factors_spont, out=spont)
+        spont *= shared_scale[rows, None]
+        private_spont *= private_scale[rows, None]
+        spont += private_spont
+        spont += log_offset[rows, None]
+        np.exp(spont, out=spont)
+        mean_spont[rows] = spont.mean(axis=1)
+        std_spont[rows] = spont.std(axis=1)
+        spont -= mean_spont[rows, None]
+        spont /= std_spont[rows, None]
+        spont_z[rows] = spont
+        gram += spont.T @ spont
+    return mean_spont, std_spont, gram
+
+
+def _spont_pcs(spont_z, gram: np.ndarray, n_neurons: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top spontaneous PCs from the (F, F) Gram matrix: Z = U S Vᵀ, U = Z V / S.
+
+    spont_z: (N, F) z-scored spontaneous frames, a numpy array or an HDF5 dataset, read one
+    block of neurons at a time. Returns ``u_spont`` (N, 128) with unit-norm columns, each
+    signed so its largest entry is positive, and ``v_spont`` = ``u_spontᵀ Z`` (128, F).
+    """
+    _, right = scipy.linalg.eigh(
+        gram, subset_by_index=[N_SPONT_FRAMES - N_SPONT_PCS, N_SPONT_FRAMES - 1]
+    )
+    right = np.ascontiguousarray(right[:, ::-1])
+    u_spont = np.empty((n_neurons, N_SPONT_PCS))
+    projections = np.zeros((N_SPONT_PCS, N_SPONT_FRAMES))
+    for rows in _neuron_blocks(n_neurons):
+        block = np.asarray(spont_z[rows])
+        np.matmul(block, right, out=u_spont[rows])
+        projections += u_spont[rows].T @ block
+    scale = 1.0 / np.linalg.norm(u_spont, axis=0)
+    largest = np.argmax(np.abs(u_spont), axis=0)
+    scale *= np.sign(u_spont[largest, np.arange(N_SPONT_PCS)])
+    u_spont *= scale
+    return u_spont, projections * scale[:, None]
+
+
+def _info(model: _Model) -> str:
+    return (
+        f"simulated by v1rsa.simulate.simulate_recording(n_neurons={model.n_neurons}, "
+        f"n_trials={model.n_trials}, seed={model.seed}, "
+        + ", ".join(f"{key}={value!r}" for key, value in model.knobs.items())
+        + "); not a real recording"
+    )
+
+
+def _xyz(model: _Model) -> np.ndarray:
+    return np.stack(
+        [model.xpix * PIXEL_UM, model.ypix * PIXEL_UM, model.plane * PLANE_SPACING_UM]
+    ).astype(np.float64)
+
+
+def simulate_recording(
+    n_neurons: int = 23589,
+    n_trials: int = 4598,
+    seed: int = 0,
+    *,
+    mean_snr: float = 0.1,
+    snr_shape: float = 1.5,
+    jitter_deg: float = 0.8,
+    gain_sd: float = 0.2,
+    gain_running_correlation: float = 0.5,
+    n_shared: int = 64,
+    shared_fraction: float = 0.3,
+    shared_decay: float = 1.0,
+    noise_log_sd: tuple[float, float] = (0.6, 1.2),
+    concentration_median: float = 5.0,
+    concentration_log_sd: float = 0.5,
+    second_peak_ratio: tuple[float, float] = (0.3, 0.95),
+    progress: bool = False,
+) -> tuple[dict, xr.Dataset]:
+    """Simulate one static-grating recording (the generative model is in the module docstring).
+
+    Returns ``(raw, truth)``: ``raw`` the NMA dict (``sresp`` (n_neurons, n_trials) float64
+    non-negative, ``istim`` (n_trials,) radians in [0, 2π), spontaneous statistics over 910
+    frames, ``u_spont`` (n_neurons, 128), ``v_spont`` (128, 910), positions and timing), and
+    ``truth`` the ground truth: per-neuron tuning and noise parameters along ``neuron``,
+    per-trial angle, jitter, gain and shared factors along ``trial``, every knob in ``attrs``.
+    n_neurons must be at least 128 (the number of spontaneous PCs). ``progress``: a tqdm bar
+    over blocks of neurons. Memory: ``sresp`` and the (N, 910) spontaneous frames in float64;
+    :func:`simulate_to_hdf5` writes the same recording without holding either.
+    """
+    model = _draw_model(
+        n_neurons,
+        n_trials,
+        seed,
+        mean_snr=mean_snr,
+        snr_shape=snr_shape,
+        jitter_deg=jitter_deg,
+        gain_sd=gain_sd,
+        gain_running_correlation=gain_running_correlation,
+        n_shared=n_shared,
+        shared_fraction=shared_fraction,
+        shared_decay=shared_decay,
+        noise_log_sd=noise_log_sd,
+        concentration_median=concentration_median,
+        concentration_log_sd=concentration_log_sd,
+        second_peak_ratio=second_peak_ratio,
+    )
+    # One BLAS thread: the work is element-wise and single-threaded anyway; threaded BLAS
+    # gains little here, stalls LAPACK's eigensolver by orders of magnitude when cores are
+    # shared (parallel Snakemake jobs), and may round differently with the thread count.
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        sresp = np.empty((model.n_neurons, model.n_trials))
+        spont_z = np.empty((model.n_neurons, N_SPONT_FRAMES))
+        mean_spont, std_spont, gram = _simulate_neurons(model, sresp, spont_z, progress=progress)
+        u_spont, v_spont = _spont_pcs(spont_z, gram, model.n_neurons)
+        del spont_z
+
+    stat = np.empty(model.n_neurons, dtype=object)
+    for i in range(model.n_neurons):
+        stat[i] = {"med": np.array([model.ypix[i], model.xpix[i]], dtype=np.int64)}
     raw = {
         "sresp": sresp,
-        "istim": istim,
+        "istim": model.istim,
         "mean_spont": mean_spont,
         "std_spont": std_spont,
         "u_spont": u_spont,
         "v_spont": v_spont,
         "stat": stat,
-        "xyz": xyz,
-        "run": run,
-        "stimtimes": stimtimes,
-        "frametimes": frametimes,
-        "camtimes": camtimes,
-        "info": (
-            f"simulated by v1rsa.simulate.simulate_recording(n_neurons={n_neurons}, "
-            f"n_trials={n_trials}, seed={seed}, "
-            + ", ".join(f"{key}={value!r}" for key, value in knobs.items())
-            + "); not a real recording"
-        ),
+        "xyz": _xyz(model),
+        "run": model.run,
+        "stimtimes": model.stimtimes,
+        "frametimes": model.frametimes,
+        "camtimes": model.camtimes,
+        "info": _info(model),
     }
-    truth = _ground_truth(
-        seed=seed,
-        knobs=knobs,
-        preferred=preferred,
-        concentration=concentration,
-        ratio=ratio,
-        amplitude=amplitude,
-        baseline=baseline,
-        log_sd=log_sd,
-        noise_sd=noise_sd,
-        snr=snr,
-        loading=loading,
-        istim=istim,
-        jitter=jitter,
-        gain=gain,
-        factors_trials=factors_trials,
-    )
-    return raw, truth
+    return raw, _ground_truth(model)
 
 
-def _ground_truth(
+#: the generative model's knobs and their defaults: the keyword-only arguments of
+#: simulate_recording, which simulate_to_hdf5 takes as **knobs
+_DEFAULT_KNOBS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(simulate_recording).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY and name != "progress"
+}
+
+
+def hdf5_chunk_neurons(n_neurons: int, n_trials: int) -> int:
+    """Neurons per HDF5 chunk of ``sresp`` (N, T) in the ``raw_hdf5`` layout: a power of two
+    (so chunks tile the simulator's blocks of 1,024) of rows of T float64 within 4 MiB."""
+    rows = max(1, HDF5_CHUNK_BYTES // (8 * int(n_trials)))
+    return min(NEURONS_PER_BLOCK, 1 << (rows.bit_length() - 1), int(n_neurons))
+
+
+def simulate_to_hdf5(
+    path: str | os.PathLike,
+    n_neurons: int = 23589,
+    n_trials: int = 4598,
+    seed: int = 0,
     *,
-    seed,
-    knobs,
-    preferred,
-    concentration,
-    ratio,
-    amplitude,
-    baseline,
-    log_sd,
-    noise_sd,
-    snr,
-    loading,
-    istim,
-    jitter,
-    gain,
-    factors_trials,
-):
+    progress: bool = False,
+    **knobs,
+) -> xr.Dataset:
+    """Simulate a recording as :func:`simulate_recording` does and stream it to an HDF5 file.
+
+    Writes ``path`` atomically in the ``raw_hdf5`` layout: one HDF5 dataset per key of the NMA
+    dict, with the same names, shapes, dtypes and values as ``simulate_recording(n_neurons,
+    n_trials, seed, **knobs)[0]`` (bit for bit), except ``stat``, a group holding ``stat/med``
+    (N, 2) int64 ([ypix, xpix] per neuron, what ``stat[i]["med"]`` holds), and ``info``, a
+    UTF-8 string. ``sresp`` (N, T) float64 is chunked along neurons
+    (:func:`hdf5_chunk_neurons` rows per chunk), so it can be read a block of neurons at a time.
+    Neurons are simulated, written and dropped one block of 1,024 at a time; the (N, 910)
+    spontaneous frames wait in a scratch file beside ``path`` (removed afterwards) for the PCs.
+    Memory: three (1,024, T) float64 buffers plus per-neuron arrays (about 3.5 kB a neuron,
+    ``u_spont`` and the shared loadings the largest), never N × T. Returns the ground truth.
+    """
+    path = Path(path)
+    model = _draw_model(n_neurons, n_trials, seed, **{**_DEFAULT_KNOBS, **knobs})
+    n_neurons, n_trials = model.n_neurons, model.n_trials
+    chunk_rows = hdf5_chunk_neurons(n_neurons, n_trials)
+    with (
+        threadpoolctl.threadpool_limits(1, user_api="blas"),
+        atomic_path(path) as tmp,
+        h5py.File(tmp, "w") as file,
+        tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch_dir,
+        h5py.File(Path(scratch_dir) / "spont_z.h5", "w") as scratch,
+    ):
+        sresp = file.create_dataset(
+            "sresp", (n_neurons, n_trials), dtype=np.float64, chunks=(chunk_rows, n_trials)
+        )
+        spont_z = scratch.create_dataset(
+            "spont_z",
+            (n_neurons, N_SPONT_FRAMES),
+            dtype=np.float64,
+            chunks=(min(NEURONS_PER_BLOCK, n_neurons), N_SPONT_FRAMES),
+        )
+        mean_spont, std_spont, gram = _simulate_neurons(model, sresp, spont_z, progress=progress)
+        u_spont, v_spont = _spont_pcs(spont_z, gram, n_neurons)
+        arrays = {
+            "istim": model.istim,
+            "mean_spont": mean_spont,
+            "std_spont": std_spont,
+            "u_spont": u_spont,
+            "v_spont": v_spont,
+            "xyz": _xyz(model),
+            "run": model.run,
+            "stimtimes": model.stimtimes,
+            "frametimes": model.frametimes,
+            "camtimes": model.camtimes,
+        }
+        for key, value in arrays.items():
+            file.create_dataset(key, data=value)
+        file.create_group("stat").create_dataset(
+            "med", data=np.stack([model.ypix, model.xpix], axis=1).astype(np.int64)
+        )
+        file.create_dataset("info", data=_info(model), dtype=h5py.string_dtype())
+    return _ground_truth(model)
+
+
+def _ground_truth(model: _Model) -> xr.Dataset:
+    """The ground truth of a drawn recording (see :func:`simulate_recording`)."""
+    seed, knobs, loading = model.seed, model.knobs, model.loading
+    preferred, concentration, ratio = model.preferred, model.concentration, model.ratio
+    amplitude, baseline, snr = model.amplitude, model.baseline, model.snr
+    log_sd, noise_sd, factors_trials = model.log_sd, model.noise_sd, model.factors_trials
+    istim, jitter, gain = model.istim, model.jitter, model.gain
     n_neurons, n_trials = preferred.size, istim.size
     half_width = np.rad2deg(np.arccos(np.clip(1.0 + np.log(0.5) / concentration, -1.0, 1.0)))
     attrs = {
