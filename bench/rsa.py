@@ -1,4 +1,5 @@
-"""RSA inference speed, side by side: v1rsa vs rsatoolbox, and v1rsa before/after its fast kernels.
+"""RSA inference speed, side by side: v1rsa vs rsatoolbox, and v1rsa's compiled kernels vs the
+numpy kernels they replaced.
 
 Spearman, 360 conditions, 3 candidate RDMs, V1-like fold RDMs (see ``make_inputs``). Rows:
 
@@ -9,39 +10,51 @@ Spearman, 360 conditions, 3 candidate RDMs, V1-like fold RDMs (see ``make_inputs
   scaled to ``--bootstrap``, as the notes say. On its own indices v1rsa must agree to 1e-10.
 - permutation test (10,000 relabellings) and the full inference (``rsa_table``: bootstrap,
   permutations, noise ceiling; the goal is under 1 s on 2 cores), each on 1 and ``--threads``
-  threads, "after" (v1rsa.rsa as it is) and "before" (the kernels v1rsa used until the speed-up,
-  kept below as a reference implementation: scipy's ``rankdata``, the slotted float prefix sums of
-  the weighted Spearman bootstrap, the permutation gather through flat pair indices). The notes
-  check that before and after give the same p-values and the same samples and nulls (up to
-  rounding).
+  threads: v1rsa as it is, warm (its kernels compiled, or loaded from numba's cache, by an
+  earlier call), and "before": ``v1rsa/rsa.py`` as of ``--before`` (default: the last version
+  with numpy kernels), read with ``git show`` and run as a module. The notes check that before
+  and after give the same p-values, and the same bootstrap samples and nulls up to rounding.
+- Kendall's τa, permutation test (``--kendall-permutations``) and bootstrap
+  (``--kendall-bootstrap``): after vs before, the before on a tenth of the draws, scaled.
+- first call: the full inference in a fresh process (``--first-call``), once with an empty numba
+  cache (``NUMBA_CACHE_DIR`` in a temporary directory: the kernels compile) and once more with
+  the cache that run wrote (they load); each row is that first call, the note has the process's
+  second call (warm) and its ``import v1rsa.rsa``.
 
     python bench/rsa.py [--conditions 360] [--candidates 3] [--rsatoolbox-samples 50]
                         [--bootstrap 1000] [--permutations 10000] [--folds 4] [--threads 2]
-                        [--repeats 3] [--skip-rsatoolbox] [--skip-before]
+                        [--repeats 3] [--kendall-permutations 1000] [--kendall-bootstrap 100]
+                        [--before REVISION] [--skip-rsatoolbox] [--skip-before]
 
-Times are wall-clock seconds, the best of ``--repeats`` rounds (rsatoolbox: one round; before and
-after alternate within a round, so both see the same machine), with the process CPU time of that
-round beside them. On a shared machine the load average printed at the top and bottom says how
-much the numbers may be inflated; CPU time is inflated less than wall time, but memory-bound code
-slows down when other processes share the caches and memory bus.
+Times are wall-clock seconds, the best of ``--repeats`` rounds (rsatoolbox, Kendall's τa and the
+first calls: one round; before and after alternate within a round, so both see the same
+machine), with the process CPU time of that round beside them. On a shared machine the load
+average printed at the top and bottom says how much the numbers may be inflated; CPU time is
+inflated less than wall time, but memory-bound code slows down when other processes share the
+caches and memory bus.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+import types
 import warnings
+from pathlib import Path
 
 import numpy as np
-import scipy.stats
 from threadpoolctl import threadpool_limits
 
-from v1rsa import rsa
-
 METHOD = "spearman"
+#: the last v1rsa/rsa.py with numpy kernels (banded gathers, integer prefix sums in torch)
+BEFORE_REVISION = "e0a3deaf4a93b2261ab9c1eafcd4c0e52cb43fbf"
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def correlation_rdm(patterns: np.ndarray) -> np.ndarray:
@@ -83,190 +96,49 @@ def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-# ----------------------------------------------------------------------------------------------
-# Reference implementation: v1rsa.rsa's kernels before the speed-up, verbatim but for names.
+def load_before(revision: str) -> types.ModuleType:
+    """``v1rsa/rsa.py`` as of a git revision, as a module of its own (it imports no v1rsa)."""
+    source = subprocess.run(["git", "show", f"{revision}:workflow/src/v1rsa/rsa.py"],
+                            cwd=REPOSITORY, capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(f"rsa_{revision[:7]}")
+    exec(compile(source, f"{revision[:7]}:workflow/src/v1rsa/rsa.py", "exec"), module.__dict__)
+    return module
 
 
-class ReferenceSortedLayout:
-    """The pairs of one vector sorted by value, stored for fast weighted ranks.
-
-    Sequence position q (0 … size−1, the sorted order; positions ≥ m are padding with weight 0)
-    lives at storage slot ``(q % n_rows) · n_cols + q // n_rows`` of an (n_rows, n_cols) array, so
-    the prefix sum along the sequence is n_rows vectorised row additions plus one short cumsum.
-    Ranks below are average ranks minus ½ (a shift that correlations ignore).
-    """
-
-    def __init__(self, values, n_conditions, n_rows):
-        m = values.size
-        self.n_rows, self.n_cols = n_rows, -(-m // n_rows)
-        self.size = self.n_rows * self.n_cols
-        order = np.argsort(values, kind="stable")
-        seq = np.arange(self.size)
-        slot = (seq % self.n_rows) * self.n_cols + seq // self.n_rows
-        # The two conditions of the pair at each slot; padding slots name the extra condition
-        # n_conditions, which is never drawn (count 0, so weight 0).
-        rows, cols = np.triu_indices(n_conditions, 1)
-        self.first = np.full(self.size, n_conditions, dtype=np.intp)
-        self.second = np.full(self.size, n_conditions, dtype=np.intp)
-        self.first[slot[:m]] = rows[order]
-        self.second[slot[:m]] = cols[order]
-        self.slot_of_pair = np.empty(m, dtype=np.intp)
-        self.slot_of_pair[order] = slot[:m]
-        ordered = values[order]
-        new_group = np.r_[True, ordered[1:] != ordered[:-1]]
-        self.has_ties = not new_group.all()
-        if not self.has_ties:
-            return
-        # Tied values share the mean of their weighted rank span: (P[first − 1] + P[last]) / 2
-        # (shifted by −½), P the inclusive prefix sum of the weights; slot `size` holds P[−1] = 0.
-        starts = np.flatnonzero(new_group)
-        lasts = np.r_[starts[1:], m] - 1
-        group = np.cumsum(new_group) - 1
-        self.group_before = np.where(starts > 0, slot[starts - 1], self.size)
-        self.group_last = slot[lasts]
-        self.before_of_slot = np.full(self.size, self.size, dtype=np.intp)
-        self.last_of_slot = np.full(self.size, self.size, dtype=np.intp)
-        self.before_of_slot[slot[:m]] = self.group_before[group]
-        self.last_of_slot[slot[:m]] = self.group_last[group]
-
-    def prefix_sums(self, counts, weights, prefix_ext, scratch):
-        """Fill ``weights`` (size,) with c_i c_j in sorted order and ``prefix_ext[:size]`` with
-        their inclusive prefix sum. counts: (n_conditions + 1,), the last one 0 (padding)."""
-        np.take(counts, self.first, out=weights, mode="clip")
-        np.take(counts, self.second, out=scratch, mode="clip")
-        weights *= scratch
-        prefix = prefix_ext[: self.size].reshape(self.n_rows, self.n_cols)
-        w = weights.reshape(self.n_rows, self.n_cols)
-        np.copyto(prefix[0], w[0])
-        for row in range(1, self.n_rows):
-            np.add(prefix[row - 1], w[row], out=prefix[row])
-        column_totals = np.cumsum(prefix[-1])
-        prefix[:, 1:] += column_totals[:-1]
-
-    def ranks(self, weights, prefix_ext, ranks, scratch):
-        """Fill ``ranks`` (size,) from the weights and prefix sums of :meth:`prefix_sums`."""
-        if not self.has_ties:
-            np.multiply(weights, -0.5, out=ranks)
-            ranks += prefix_ext[: self.size]
-            return
-        np.take(prefix_ext, self.before_of_slot, out=ranks, mode="clip")
-        np.take(prefix_ext, self.last_of_slot, out=scratch, mode="clip")
-        ranks += scratch
-        ranks *= 0.5
-
-    def spread(self, total_weight, sum_cubed_weights, prefix_ext):
-        """Σ w (r − r̄)² of the weighted ranks: (W³ − Σ_groups T³) / 12, T a tie group's weight.
-
-        Exact: the ranks of W entries are 1…W with tie groups averaged, and averaging a group of
-        T consecutive ranks removes (T³ − T)/12 from Σ r². Without ties, Σ T³ = Σ_pairs w³.
-        """
-        if self.has_ties:
-            group_weight = prefix_ext[self.group_last] - prefix_ext[self.group_before]
-            sum_cubed_weights = group_weight @ (group_weight * group_weight)
-        return (total_weight**3 - sum_cubed_weights) / 12
+def full_inference(module, reference, folds, candidates, args, n_threads):
+    named = {f"candidate{j}": c for j, c in enumerate(candidates)}
+    return module.rsa_table(reference, folds, named, [METHOD], n_bootstrap=args.bootstrap,
+                            n_permutations=args.permutations, seed=0, n_threads=n_threads)
 
 
-def reference_weighted_spearman(x, ys):
-    """Spearman's rho of bootstrap samples from weighted ranks.
+def first_call(args) -> None:
+    """In this (fresh) process: import v1rsa.rsa, then the full inference twice; print seconds."""
+    reference, folds, candidates = make_inputs(args.conditions, args.candidates, args.folds)
+    start = time.perf_counter()
+    from v1rsa import rsa
 
-    Returns a function of counts (b, n) float64 → (b, k); the sorting is done once, here.
-    """
-    n = rsa._n_from_pairs(x.size)
-    # 16 rows of vectorised additions beat one long cumsum once vectors are long.
-    n_rows = 16 if x.size >= 16 * 256 else 1
-    layout_x = ReferenceSortedLayout(x, n, n_rows)
-    layouts = [ReferenceSortedLayout(y, n, n_rows) for y in ys]
-    # For each slot of x's layout, the slot of the same pair in y's layout.
-    to_x = []
-    for layout in layouts:
-        index = np.zeros(layout_x.size, dtype=np.intp)
-        index[layout_x.slot_of_pair] = layout.slot_of_pair
-        to_x.append(index)
-    size = layout_x.size
-
-    def evaluate(counts):
-        counts_ext = np.zeros(n + 1)
-        wx, rx, wrx, wy, ry, ry_at_x, scratch = (np.empty(size) for _ in range(7))
-        prefix_ext = np.zeros(size + 1)
-        rho = np.empty((len(counts), len(layouts)))
-        for b, c in enumerate(counts):
-            counts_ext[:n] = c
-            # W = Σ_{i<j} c_i c_j and Σ_{i<j} (c_i c_j)³, from the counts alone
-            total_weight = (n * n - c @ c) / 2
-            cubes = c * c * c
-            sum_cubed_weights = (np.sum(cubes) ** 2 - cubes @ cubes) / 2
-            centre = total_weight**3 / 4  # (Σ w r)² / W, as Σ w r = W² / 2 for shifted ranks
-            layout_x.prefix_sums(counts_ext, wx, prefix_ext, scratch)
-            layout_x.ranks(wx, prefix_ext, rx, scratch)
-            spread_x = layout_x.spread(total_weight, sum_cubed_weights, prefix_ext)
-            np.multiply(wx, rx, out=wrx)
-            # A pair's weight is the same in every layout, so the −w/2 part of an untied
-            # candidate's ranks contributes −½ Σ w·r_x·w to the cross product.
-            half_wwr = (wrx @ wx) / 2
-            for j, layout in enumerate(layouts):
-                layout.prefix_sums(counts_ext, wy, prefix_ext, scratch)
-                spread_y = layout.spread(total_weight, sum_cubed_weights, prefix_ext)
-                if layout.has_ties:
-                    layout.ranks(wy, prefix_ext, ry, scratch)
-                    np.take(ry, to_x[j], out=ry_at_x, mode="clip")
-                    cross = wrx @ ry_at_x
-                else:
-                    np.take(prefix_ext, to_x[j], out=ry_at_x, mode="clip")
-                    cross = wrx @ ry_at_x - half_wwr
-                if spread_x > 0 and spread_y > 0:
-                    rho[b, j] = (cross - centre) / np.sqrt(spread_x * spread_y)
-                else:
-                    rho[b, j] = 0.0
-        return rho
-
-    return evaluate
+    times = {"import": time.perf_counter() - start}
+    for call in ("first", "second"):
+        start = time.perf_counter()
+        full_inference(rsa, reference, folds, candidates, args, args.threads)
+        times[call] = time.perf_counter() - start
+    print(json.dumps(times))
 
 
-def reference_permuted_products(matrix, permutations, directions, n_threads, block=16):
-    """Σ_{i<j} matrix[π_i, π_j] · directions[:, pair(i, j)] for every permutation π.
-
-    matrix: (n, n); permutations: (P, n); directions: (k, m). Returns (P, k): one gather of the
-    permuted upper triangle per permutation, then one matrix product for all candidates.
-    """
-    n = matrix.shape[0]
-    _, cols = np.triu_indices(n, 1)
-    row_lengths = np.arange(n - 1, 0, -1)  # pairs (i, j > i) of each row i, in triu order
-    flat_matrix = np.ascontiguousarray(matrix).reshape(-1)
-    out = np.empty((len(permutations), len(directions)))
-
-    def run(start, stop):
-        gathered = np.empty((stop - start, cols.size))
-        second = np.empty(cols.size, np.intp)
-        for i, permutation in enumerate(permutations[start:stop]):
-            # flat index of (π_i, π_j): π_i·n repeated along row i, plus π_j
-            flat_index = np.repeat(permutation[:-1] * n, row_lengths)
-            np.take(permutation, cols, out=second, mode="clip")
-            flat_index += second
-            np.take(flat_matrix, flat_index, out=gathered[i], mode="clip")
-        out[start:stop] = gathered @ directions.T
-
-    rsa._run_blocks(run, len(permutations), n_threads, block)
-    return out
-
-
-@contextlib.contextmanager
-def reference_kernels():
-    """Run v1rsa.rsa with the kernels it had before the speed-up."""
-    saved = rsa._weighted_spearman, rsa._permuted_products, rsa._average_ranks
-    rsa._weighted_spearman = reference_weighted_spearman
-    rsa._permuted_products = reference_permuted_products
-    rsa._average_ranks = lambda vectors: scipy.stats.rankdata(vectors, axis=1)
-    try:
-        yield
-    finally:
-        rsa._weighted_spearman, rsa._permuted_products, rsa._average_ranks = saved
+def first_call_in_fresh_process(args, cache_dir: str) -> dict:
+    command = [sys.executable, __file__, "--first-call"] + [
+        f"--{name}={getattr(args, name)}"
+        for name in ("conditions", "candidates", "bootstrap", "permutations", "folds", "threads")]
+    result = subprocess.run(command, env={**os.environ, "NUMBA_CACHE_DIR": cache_dir},
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 # ----------------------------------------------------------------------------------------------
 # rsatoolbox
 
 
-def rsatoolbox_compare(reference, candidates):
+def rsatoolbox_compare(rsa, reference, candidates):
     from rsatoolbox.rdm import RDMs, compare
 
     return np.array([compare(RDMs(c[None]), RDMs(reference[None]),
@@ -292,7 +164,7 @@ def rsatoolbox_bootstrap(reference, candidates, n_samples: int, seed: int):
     return result.evaluations, indices
 
 
-def rsatoolbox_noise_ceiling(folds):
+def rsatoolbox_noise_ceiling(rsa, folds):
     from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
     from rsatoolbox.rdm import RDMs
 
@@ -313,35 +185,58 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--kendall-permutations", type=int, default=1000)
+    parser.add_argument("--kendall-bootstrap", type=int, default=100)
+    parser.add_argument("--before", default=BEFORE_REVISION,
+                        help="git revision of workflow/src/v1rsa/rsa.py to time as 'before'")
     parser.add_argument("--skip-rsatoolbox", action="store_true")
     parser.add_argument("--skip-before", action="store_true",
-                        help="do not time the reference (before) kernels")
+                        help="do not time the numpy kernels of --before")
+    parser.add_argument("--first-call", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.first_call:
+        first_call(args)
+        return
 
-    import torch  # noqa: F401 (the Spearman bootstrap imports it on first use: ~1 s, once)
+    from v1rsa import rsa
 
     reference, folds, candidates = make_inputs(args.conditions, args.candidates, args.folds)
-    named = {f"candidate{j}": c for j, c in enumerate(candidates)}
+    before = None if args.skip_before else load_before(args.before)
+    if before is not None:
+        import torch  # noqa: F401 (before's Spearman bootstrap imports it on first use: ~1 s)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{load_average()} (1, 5, 15 min)")
     print(f"# {args.conditions} conditions, {args.candidates} candidate RDMs, {METHOD}, "
           f"{args.bootstrap} bootstrap samples, {args.permutations} permutations, "
-          f"{args.folds} folds")
+          f"{args.folds} folds; before: v1rsa/rsa.py at {args.before[:7]}")
     rows = []  # (task, rsatoolbox seconds or None, v1rsa seconds, v1rsa CPU seconds)
     notes = []
     thread_counts = sorted({1, args.threads})
 
-    def ratio_row(task, theirs, ours):
-        rows.append((task, theirs, ours[0], ours[1]))
+    # the first calls, in fresh processes, before this one loads the machine's caches
+    with tempfile.TemporaryDirectory() as cache_dir:
+        compiled = first_call_in_fresh_process(args, cache_dir)
+        loaded = first_call_in_fresh_process(args, cache_dir)
+    for label, times in (("compiles its kernels", compiled), ("loads them from cache", loaded)):
+        rows.append((f"first call, fresh process {label}", None, times["first"], None))
+        notes.append(f"fresh process that {label}: import v1rsa.rsa {times['import']:.2f} s, "
+                     f"first full inference {times['first']:.2f} s, second "
+                     f"{times['second']:.2f} s ({args.threads} threads)")
+
+    # warm up: compile or load every kernel the rows below use
+    full_inference(rsa, reference, folds, candidates, args, 1)
+    rsa.permutation_null(reference, candidates, "kendall_tau_a",
+                         rsa.draw_permutations(args.conditions, 4, 0))
+    rsa.bootstrap_conditions(reference, candidates, "kendall_tau_a", n_bootstrap=4, rng=0)
 
     # comparison
     ours = timed(lambda: rsa.compare_many(reference, candidates, METHOD), args.repeats)
     theirs = None
     if not args.skip_rsatoolbox:
-        wall, _, values = timed(lambda: rsatoolbox_compare(reference, candidates), 1)
+        wall, _, values = timed(lambda: rsatoolbox_compare(rsa, reference, candidates), 1)
         theirs = wall
         notes.append(f"comparison: max |v1rsa − rsatoolbox| {np.abs(ours[2] - values).max():.1e}")
-    ratio_row(f"comparison ({args.candidates} candidates)", theirs, ours)
+    rows.append((f"comparison ({args.candidates} candidates)", theirs, ours[0], ours[1]))
 
     # bootstrap
     theirs = None
@@ -360,41 +255,38 @@ def main() -> None:
         ours = timed(lambda n_threads=n_threads: rsa.bootstrap_conditions(
             reference, candidates, METHOD, n_bootstrap=args.bootstrap, rng=1,
             n_threads=n_threads), args.repeats)
-        ratio_row(f"bootstrap {args.bootstrap} samples, {n_threads} thread(s)", theirs, ours)
+        rows.append((f"bootstrap {args.bootstrap} samples, {n_threads} thread(s)", theirs,
+                     ours[0], ours[1]))
 
     # noise ceiling
     ours = timed(lambda: rsa.noise_ceiling(folds, METHOD), args.repeats)
     theirs = None
     if not args.skip_rsatoolbox:
         with threadpool_limits(limits=1):
-            wall, _, values = timed(lambda: rsatoolbox_noise_ceiling(folds), 1)
+            wall, _, values = timed(lambda: rsatoolbox_noise_ceiling(rsa, folds), 1)
         theirs = wall
         notes.append(f"noise ceiling: max |v1rsa − rsatoolbox| "
                      f"{np.abs(np.subtract(ours[2], values)).max():.1e}")
-    ratio_row(f"noise ceiling ({args.folds} folds)", theirs, ours)
+    rows.append((f"noise ceiling ({args.folds} folds)", theirs, ours[0], ours[1]))
 
     # permutation test and full inference, after and before, alternating within each round
-    def permutation_test(n_threads):
-        return rsa.permutation_test(reference, candidates, METHOD,
-                                    n_permutations=args.permutations, rng=2,
-                                    n_threads=n_threads)
+    def permutation_test(module, n_threads):
+        return module.permutation_test(reference, candidates, METHOD,
+                                       n_permutations=args.permutations, rng=2,
+                                       n_threads=n_threads)
 
-    def full_inference(n_threads):
-        return rsa.rsa_table(reference, folds, named, [METHOD], n_bootstrap=args.bootstrap,
-                             n_permutations=args.permutations, seed=0, n_threads=n_threads)
+    def inference(module, n_threads):
+        return full_inference(module, reference, folds, candidates, args, n_threads)
 
-    versions = ["after"] if args.skip_before else ["after", "before"]
+    versions = {"after": rsa} if before is None else {"after": rsa, "before": before}
     tasks = [(f"permutation test {args.permutations}", permutation_test),
-             ("full inference (rsa_table)", full_inference)]
+             ("full inference (rsa_table), warm", inference)]
     best = {}  # (task, version, threads) -> (wall, cpu, result)
     for _ in range(args.repeats):
         for task, function in tasks:
             for n_threads in thread_counts:
-                for version in versions:
-                    context = reference_kernels() if version == "before" \
-                        else contextlib.nullcontext()
-                    with context:
-                        result = timed(lambda f=function, t=n_threads: f(t), 1)
+                for version, module in versions.items():
+                    result = timed(lambda f=function, m=module, t=n_threads: f(m, t), 1)
                     key = (task, version, n_threads)
                     if key not in best or result[0] < best[key][0]:
                         best[key] = result
@@ -403,32 +295,57 @@ def main() -> None:
         for n_threads in thread_counts:
             after = best[(task, "after", n_threads)]
             rows.append((f"{task}, {n_threads} thread(s)", None, after[0], after[1]))
-            if "before" in versions:
-                before = best[(task, "before", n_threads)]
-                rows.append(("  before: reference kernels", None, before[0], before[1]))
+            if before is not None:
+                old = best[(task, "before", n_threads)]
+                rows.append(("  before: numpy kernels", None, old[0], old[1]))
                 speedups.append(f"{task}, {n_threads} thread(s): before/after "
-                                f"{before[0] / after[0]:.2f}× wall, "
-                                f"{before[1] / after[1]:.2f}× CPU")
-    if "before" in versions:
-        after = best[("full inference (rsa_table)", "after", 1)][2][1]
-        before = best[("full inference (rsa_table)", "before", 1)][2][1]
-        same_p = np.array_equal(after["p"].values, before["p"].values)
-        bootstrap = np.nanmax(np.abs(after["bootstrap"].values - before["bootstrap"].values))
-        null = np.abs(after["null"].values - before["null"].values).max()
-        notes.append(f"full inference, before vs after: p identical: {same_p}; max |Δ| "
-                     f"bootstrap {bootstrap:.1e}, null {null:.1e}")
+                                f"{old[0] / after[0]:.2f}× wall, {old[1] / after[1]:.2f}× CPU")
+    if before is not None:
+        after = best[("full inference (rsa_table), warm", "after", 1)][2][1]
+        old = best[("full inference (rsa_table), warm", "before", 1)][2][1]
+        same_p = np.array_equal(after["p"].values, old["p"].values)
+        same_bootstrap = np.array_equal(after["bootstrap"].values, old["bootstrap"].values,
+                                        equal_nan=True)
+        null = np.abs(after["null"].values - old["null"].values).max()
+        notes.append(f"full inference, before vs after: p identical: {same_p}; bootstrap "
+                     f"samples identical: {same_bootstrap}; max |Δ null| {null:.1e}")
     if len(thread_counts) > 1:
-        one = best[("full inference (rsa_table)", "after", 1)][2][1]
-        many = best[("full inference (rsa_table)", "after", args.threads)][2][1]
+        one = best[("full inference (rsa_table), warm", "after", 1)][2][1]
+        many = best[("full inference (rsa_table), warm", "after", args.threads)][2][1]
         notes.append(f"full inference, 1 vs {args.threads} threads: identical datasets: "
                      f"{one.identical(many)}")
 
+    # Kendall's τa (before: a tenth of the draws, scaled)
+    permutations = rsa.draw_permutations(args.conditions, args.kendall_permutations, 3)
+    indices = rsa.draw_bootstrap_indices(args.conditions, args.kendall_bootstrap, 4)
+    kendall = [
+        (f"Kendall τa permutation test {args.kendall_permutations}", permutations,
+         lambda module, draws: module.permutation_null(reference, candidates, "kendall_tau_a",
+                                                       draws, n_threads=args.threads)),
+        (f"Kendall τa bootstrap {args.kendall_bootstrap} samples", indices,
+         lambda module, draws: module.compare_resampled(reference, candidates, "kendall_tau_a",
+                                                        draws, n_threads=args.threads)),
+    ]
+    for task, draws, function in kendall:
+        after = timed(lambda f=function, d=draws: f(rsa, d), 1)
+        rows.append((f"{task}, {args.threads} thread(s)", None, after[0], after[1]))
+        if before is not None:
+            tenth = max(1, len(draws) // 10)
+            old = timed(lambda f=function, d=draws[:tenth]: f(before, d), 1)
+            scale = len(draws) / tenth
+            rows.append((f"  before: numpy, {tenth} scaled ×{scale:g}", None, old[0] * scale,
+                         old[1] * scale))
+            difference = np.nanmax(np.abs(after[2][:tenth] - old[2]))
+            notes.append(f"{task}: before/after {old[0] * scale / after[0]:.1f}× wall; max "
+                         f"|Δ| on the shared draws {difference:.1e}")
+
     print()
-    print(f"{'task':<44} {'rsatoolbox s':>13} {'v1rsa s':>9} {'v1rsa CPU s':>12} {'ratio':>8}")
+    print(f"{'task':<50} {'rsatoolbox s':>13} {'v1rsa s':>9} {'v1rsa CPU s':>12} {'ratio':>8}")
     for task, theirs, ours_wall, ours_cpu in rows:
         theirs_text = f"{theirs:13.3f}" if theirs is not None else f"{'—':>13}"
+        cpu_text = f"{ours_cpu:12.3f}" if ours_cpu is not None else f"{'—':>12}"
         ratio = f"{theirs / ours_wall:7.0f}×" if theirs is not None else f"{'—':>8}"
-        print(f"{task:<44} {theirs_text} {ours_wall:9.3f} {ours_cpu:12.3f} {ratio}")
+        print(f"{task:<50} {theirs_text} {ours_wall:9.3f} {cpu_text} {ratio}")
     for line in speedups + notes:
         print(f"# {line}")
     print(f"# full inference goal: under 1 s on 2 cores; load average at the end {load_average()}")

@@ -6,6 +6,9 @@ ceiling), scipy (ranks, Spearman, FDR, Kolmogorov–Smirnov) and direct numpy fo
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -176,7 +179,7 @@ def test_bootstrap_equals_rsatoolbox_eval_bootstrap_pattern(rng, method):
 
 
 def test_weighted_spearman_equals_ranking_the_repeated_entries(rng):
-    # 120 conditions: long vectors, which take the blocked prefix-sum path.
+    # 120 conditions: long vectors with many tie groups (the rounded reference).
     n = 120
     rows, cols = np.triu_indices(n, 1)
     reference = rounded(random_rdm(rng, n))
@@ -206,6 +209,48 @@ def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
     np.testing.assert_allclose(floating, rsatoolbox_bootstrap_loop(reference, candidates,
                                                                    "spearman", indices),
                                rtol=0, atol=1e-10)
+
+
+def test_spearman_permutation_null_float_path_equals_the_integer_path(rng, monkeypatch):
+    # The permutation null sums products of integer ranks in int64, or in float64 beyond 1625
+    # conditions; forced here, both equal the comparison of each relabelled reference.
+    n = 30
+    reference = rounded(random_rdm(rng, n))
+    candidates = candidates_with_ties(rng, n)
+    permutations = rsa.draw_permutations(n, 20, rng)
+    integer = rsa.permutation_null(reference, candidates, "spearman", permutations)
+    monkeypatch.setattr(rsa, "_MAX_CONDITIONS_INT64_RANKS", 0)
+    floating = rsa.permutation_null(reference, candidates, "spearman", permutations)
+    np.testing.assert_allclose(floating, integer, rtol=0, atol=1e-12)
+    direct = [rsa.compare_many(relabelled(reference, p), candidates, "spearman")
+              for p in permutations]
+    np.testing.assert_allclose(integer, direct, rtol=0, atol=1e-12)
+
+
+def kendall_tau_a_by_definition(x, y):
+    """Σ_{s<t} sign(x_s − x_t) sign(y_s − y_t) / (N (N − 1) / 2), over all N² pairs at once."""
+    concordance = np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :])
+    return concordance.sum() / 2 / (x.size * (x.size - 1) / 2)
+
+
+def test_kendall_tau_a_bootstrap_equals_the_definition_on_the_repeated_entries(rng):
+    # Each sample as a multiset (pairs repeated c_i c_j times), τa by its definition.
+    n = 24
+    rows, cols = np.triu_indices(n, 1)
+    reference = rounded(random_rdm(rng, n))
+    candidates = np.stack([random_rdm(rng, n), rounded(random_rdm(rng, n)), block_rdm(n)])
+    indices = rng.integers(0, n, size=(5, n))
+    ours = rsa.compare_resampled(reference, candidates, "kendall_tau_a", indices)
+    for b, sample in enumerate(indices):
+        counts = np.bincount(sample, minlength=n)
+        repeats = counts[rows] * counts[cols]
+        x = np.repeat(reference[rows, cols], repeats)
+        for j, candidate in enumerate(candidates):
+            y = np.repeat(candidate[rows, cols], repeats)
+            assert ours[b, j] == pytest.approx(kendall_tau_a_by_definition(x, y), abs=1e-12)
+    threaded = rsa.compare_resampled(reference, candidates, "kendall_tau_a", indices,
+                                     n_threads=2)
+    np.testing.assert_array_equal(threaded, ours)
 
 
 def test_bootstrap_conditions_is_reproducible_and_thread_independent(rng):
@@ -248,9 +293,9 @@ def test_permutation_null_compares_the_relabelled_reference(rng, method):
     np.testing.assert_allclose(null, direct, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["pearson", "spearman", "cosine"])
-def test_permutation_null_over_several_row_bands_and_threads(rng, method):
-    # 53 conditions: the relabelled triangle is gathered in bands of rows (the last one short).
+@pytest.mark.parametrize("method", rsa.METHODS)
+def test_permutation_null_over_several_blocks_and_threads(rng, method):
+    # 53 conditions, 21 permutations: more than one block of permutations (the last one short).
     n = 53
     reference = rounded(random_rdm(rng, n))
     candidates = candidates_with_ties(rng, n)
@@ -363,6 +408,53 @@ def test_the_true_rdm_reaches_the_noise_ceiling(rng, method):
 
     assert lower <= fold_mean(truth) <= upper
     assert fold_mean(random_rdm(rng, 40)) < lower / 2
+
+
+# ----------------------------------------------------------------------------- compiled kernels
+
+
+def test_kernel_threads_are_set_inside_the_block_and_restored_after():
+    numba = pytest.importorskip("numba")
+    from v1rsa import _kernels
+
+    before = numba.get_num_threads()
+    with _kernels.threads(1):
+        assert numba.get_num_threads() == 1
+    with _kernels.threads(10_000):  # more than the pool holds: the whole pool
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    assert numba.get_num_threads() == before
+
+
+def test_kernels_run_without_a_writable_cache_directory(tmp_path):
+    # numba raises when it finds nowhere to write its cache; the kernels must still compile
+    # (once per process), with one warning, and give the same numbers.
+    script = """
+import warnings
+import json
+import numba.core.caching
+numba.core.caching.CacheImpl._locator_classes = []  # as if no directory were writable
+import numpy as np
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from v1rsa import _kernels, rsa
+assert [str(w.message) for w in caught if "cache" in str(w.message)] == [
+    str(w.message) for w in caught], caught
+print(len(caught))
+reference = np.load("reference.npy")
+print(json.dumps(rsa.permutation_null(reference, reference[None] ** 2, "spearman",
+                                      rsa.draw_permutations(9, 4, 0)).tolist()))
+"""
+    rng = np.random.default_rng(3)
+    reference = random_rdm(rng, 9)
+    np.save(tmp_path / "reference.npy", reference)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    n_warnings, null = result.stdout.strip().split("\n")
+    assert n_warnings == "1"
+    expected = rsa.permutation_null(reference, reference[None] ** 2, "spearman",
+                                    rsa.draw_permutations(9, 4, 0))
+    np.testing.assert_array_equal(np.array(json.loads(null)), expected)
 
 
 # ------------------------------------------------------------------------------------ the table

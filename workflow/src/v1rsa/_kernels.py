@@ -1,0 +1,298 @@
+"""Compiled kernels of :mod:`v1rsa.rsa` (numba): the permutation null, the Spearman and Kendall
+τa bootstraps over conditions, and the Kendall τa permutation null.
+
+The kernels take prepared arrays (sorted orders, rank scores) and fill preallocated outputs; the
+checks, the preparation and the meaning live in :mod:`v1rsa.rsa`. Loops over permutations or
+bootstrap samples run in parallel (``numba.prange``) under :func:`threads`; each permutation or
+sample is computed by one thread in a fixed order, so results do not depend on the thread count.
+
+Compiled on first use and cached on disk (``cache=True``: in ``__pycache__`` beside this file, or
+in the user's cache directory where that is not writable); where numba finds no writable cache
+directory at all, the kernels are compiled in every process instead, with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numba
+import numpy as np
+
+# Permutations per block of the permutation kernel: the block's gathered rows stay in L1 while
+# each candidate's slice of weights is read once per block instead of once per permutation.
+_PERMUTATIONS_PER_BLOCK = 16
+
+
+_cache_on_disk = True  # until numba says it has nowhere to write the cache
+
+
+def _compiled(**options):
+    """``numba.njit(cache=True, **options)``; without the disk cache where numba has nowhere to
+    write it (it raises then, at decoration: warned once)."""
+
+    def decorate(function):
+        global _cache_on_disk
+        if _cache_on_disk:
+            try:
+                return numba.njit(cache=True, **options)(function)
+            except RuntimeError as error:  # "cannot cache function …: no locator available …"
+                _cache_on_disk = False
+                warnings.warn(f"v1rsa: numba has no writable cache directory ({error}); the RSA "
+                              "kernels are compiled again in every process (set NUMBA_CACHE_DIR "
+                              "to a writable directory to keep them)", RuntimeWarning,
+                              stacklevel=2)
+        return numba.njit(**options)(function)
+
+    return decorate
+
+
+@contextlib.contextmanager
+def threads(n_threads: int):
+    """Run the parallel kernels on ``n_threads`` threads (at most numba's pool, at least 1) inside
+    the ``with`` block; the previous count is restored after it."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+# ----------------------------------------------------------------------------------------------
+# Permutation null: cross products of the relabelled reference with the candidates
+
+
+@_compiled(fastmath={"reassoc"})
+def _dot(values, weights, total):
+    """total + Σ values · weights over two equally long contiguous vectors (vectorised: for
+    floating point the order of the additions is the compiler's, fixed for a given length)."""
+    for t in range(values.size):
+        total += values[t] * weights[t]
+    return total
+
+
+@_compiled()
+def _gather(row, columns, out):
+    for t in range(columns.size):
+        out[t] = row[columns[t]]
+
+
+@_compiled(parallel=True)
+def permuted_cross(matrix, permutations, directions, out):
+    """Add Σ_{i<j} matrix[π_i, π_j] · directions[c, pair(i, j)] to out[p, c] for every
+    permutation π = permutations[p].
+
+    matrix: (n, n) symmetric; permutations: (P, n) unsigned ints; directions: (k, n(n−1)/2) in
+    ``np.triu_indices`` order, of matrix's dtype; out: (P, k), zeros of the sum's dtype (int64
+    for int32 inputs: then the sum is exact while it fits). Row i of the relabelled triangle is
+    row π_i of matrix (in L1) read at columns π_{i+1} … π_{n−1}.
+    """
+    n_permutations, n = permutations.shape
+    n_directions = directions.shape[0]
+    n_blocks = (n_permutations + _PERMUTATIONS_PER_BLOCK - 1) // _PERMUTATIONS_PER_BLOCK
+    for block in numba.prange(n_blocks):
+        first = block * _PERMUTATIONS_PER_BLOCK
+        count = min(_PERMUTATIONS_PER_BLOCK, n_permutations - first)
+        rows = np.empty((_PERMUTATIONS_PER_BLOCK, n), matrix.dtype)
+        pair = 0
+        for i in range(n - 1):
+            length = n - 1 - i
+            for a in range(count):
+                permutation = permutations[first + a]
+                _gather(matrix[permutation[i]], permutation[i + 1:], rows[a])
+            for c in range(n_directions):
+                weights = directions[c][pair:pair + length]
+                for a in range(count):
+                    out[first + a, c] = _dot(rows[a][:length], weights, out[first + a, c])
+            pair += length
+
+
+# ----------------------------------------------------------------------------------------------
+# Spearman bootstrap: weighted average ranks from prefix sums of integer weights
+
+
+@_compiled()
+def _weighted_rank_pass(counts, first, second, group_starts, tied, u, to_reference, is_reference):
+    """One vector's pass along its sorted order, for one bootstrap sample.
+
+    Pair weights w = counts[first] · counts[second]; the doubled average rank of a tie group
+    minus 1 is 2·(weight before the group) + (the group's weight). The reference pass writes
+    u = w · rank (in its own sorted order); a candidate pass returns Σ u[to_reference] · rank.
+    Returns (that sum, Σ over tie groups of the group weight cubed; 0 where untied).
+    """
+    cross = counts[0] * 0
+    cubes = counts[0] * 0
+    before = counts[0] * 0
+    if not tied:
+        for s in range(first.size):
+            w = counts[first[s]] * counts[second[s]]
+            rank = 2 * before + w
+            before += w
+            if is_reference:
+                u[s] = w * rank
+            else:
+                cross += u[to_reference[s]] * rank
+        return cross, cubes
+    for g in range(group_starts.size - 1):
+        start, stop = group_starts[g], group_starts[g + 1]
+        group_weight = counts[0] * 0
+        for s in range(start, stop):
+            group_weight += counts[first[s]] * counts[second[s]]
+        rank = 2 * before + group_weight
+        before += group_weight
+        cubes += group_weight * group_weight * group_weight
+        if is_reference:
+            for s in range(start, stop):
+                u[s] = counts[first[s]] * counts[second[s]] * rank
+        else:
+            u_sum = counts[0] * 0
+            for s in range(start, stop):
+                u_sum += u[to_reference[s]]
+            cross += u_sum * rank
+    return cross, cubes
+
+
+@_compiled(parallel=True)
+def weighted_spearman(counts, firsts, seconds, group_starts, group_offsets, tied, to_reference,
+                      out):
+    """Spearman's rho of each bootstrap sample (pair (i, j) weighs c_i c_j) with each candidate.
+
+    counts: (B, n) int64 (exact) or float64; vector 0 is the reference, 1 … k the candidates;
+    firsts, seconds: (k + 1, m) the two conditions of the pair at each position of each vector's
+    sorted order; group_starts[group_offsets[v]:group_offsets[v + 1]]: the starts of vector v's
+    tie groups and m; tied: (k + 1,) bool; to_reference: (k, m) the reference's sorted position
+    of the pair at each position of candidate j's order; out: (B, k) float64.
+
+    With doubled, shifted ranks R (integers), W = Σ w and W³ = 4 (Σ w R/2)² / W:
+    rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y), S = (W³ − Σ_groups T³) / 12 = Σ w (r − r̄)².
+    """
+    n_samples, n = counts.shape
+    m = firsts.shape[1]
+    k = firsts.shape[0] - 1
+    for b in numba.prange(n_samples):
+        c = counts[b]
+        u = np.empty(m, counts.dtype)
+        # W = Σ_{i<j} c_i c_j and Σ_{i<j} (c_i c_j)³ (the Σ T³ of untied vectors) from the counts
+        sum_squares = c[0] * 0
+        untied_cubes = c[0] * 0
+        later_cubes = c[0] * 0
+        for i in range(n - 1, -1, -1):
+            sum_squares += c[i] * c[i]
+            cube = c[i] * c[i] * c[i]
+            untied_cubes += cube * later_cubes
+            later_cubes += cube
+        total_weight = (n * n - sum_squares) // 2
+        w3 = total_weight * total_weight * total_weight
+        _, cubes = _weighted_rank_pass(c, firsts[0], seconds[0],
+                                       group_starts[group_offsets[0]:group_offsets[1]],
+                                       tied[0], u, to_reference[0], True)
+        spread_x = (w3 - (cubes if tied[0] else untied_cubes)) / 12
+        for j in range(1, k + 1):
+            cross, cubes = _weighted_rank_pass(c, firsts[j], seconds[j],
+                                               group_starts[group_offsets[j]:group_offsets[j + 1]],
+                                               tied[j], u, to_reference[j - 1], False)
+            spread_y = (w3 - (cubes if tied[j] else untied_cubes)) / 12
+            if spread_x > 0 and spread_y > 0:
+                out[b, j - 1] = (cross - w3) / 4 / np.sqrt(spread_x * spread_y)
+            else:
+                out[b, j - 1] = 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Kendall's τa: concordant minus discordant pairs, counted along x with a Fenwick tree over y
+
+
+@_compiled()
+def _tau_a_numerator(keys, weights, x_starts, tree, at_key):
+    """(Σ over pairs of entries of sign(Δx) · sign(Δy), the number of entries W).
+
+    Entries in ascending order of x: keys (m,) are y's dense ranks 0 … K − 1; weights (m,) how
+    often each entry repeats; x_starts: the starts of the runs of equal x, then m. Walking along
+    x, an entry meets every earlier one of smaller x: those of smaller y are concordant, those of
+    larger y discordant, equal ones neither. A tie group in x is first compared with what came
+    before and only then inserted, so its members are not compared with each other. tree:
+    (K + 1,) Fenwick tree of the inserted weights by key; at_key: (K,) the same weights plainly;
+    both are overwritten. Exact in int64 (|result| ≤ W² / 2).
+    """
+    n_keys = at_key.size
+    tree[:] = 0
+    at_key[:] = 0
+    zero = weights[0] * 0
+    numerator = zero
+    inserted = zero
+    for g in range(x_starts.size - 1):
+        start, stop = x_starts[g], x_starts[g + 1]
+        for t in range(start, stop):
+            key = keys[t]
+            below = zero  # inserted weight with a smaller key: the Fenwick prefix sum up to key
+            node = key
+            while node > 0:
+                below += tree[node]
+                node -= node & -node
+            above = inserted - below - at_key[key]
+            numerator += weights[t] * (below - above)
+        for t in range(start, stop):
+            key = keys[t]
+            node = key + 1
+            while node <= n_keys:
+                tree[node] += weights[t]
+                node += node & -node
+            at_key[key] += weights[t]
+            inserted += weights[t]
+    return numerator, inserted
+
+
+@_compiled(parallel=True)
+def weighted_tau_a(counts, first, second, keys, x_starts, n_keys, out):
+    """Kendall's τa of each bootstrap sample (pair (i, j) repeated c_i c_j times) with each
+    candidate: (C − D) / (W (W − 1) / 2) over the W entries of the sample, exact in int64.
+
+    counts: (B, n) int64; first, second: (m,) the conditions of the pair at each position of
+    the reference's sorted order; keys: (k, m) int32 each candidate's dense ranks in that order;
+    x_starts: the starts of the reference's tie groups, then m; n_keys: (k,) distinct values of
+    each candidate; out: (B, k) float64.
+    """
+    n_samples = counts.shape[0]
+    k, m = keys.shape
+    for b in numba.prange(n_samples):
+        c = counts[b]
+        weights = np.empty(m, counts.dtype)
+        for t in range(m):
+            weights[t] = c[first[t]] * c[second[t]]
+        tree = np.empty(n_keys.max() + 1, counts.dtype)
+        at_key = np.empty(n_keys.max(), counts.dtype)
+        for j in range(k):
+            numerator, total = _tau_a_numerator(keys[j], weights, x_starts,
+                                                tree[:n_keys[j] + 1], at_key[:n_keys[j]])
+            pairs = total * (total - 1) // 2
+            out[b, j] = numerator / pairs if pairs > 0 else 0.0
+
+
+@_compiled(parallel=True)
+def permuted_tau_a(first, second, x_starts, key_matrices, n_keys, inverse_permutations, out):
+    """Kendall's τa of the relabelled reference with each candidate, for every permutation.
+
+    first, second: (m,) the conditions of the pair at each position of the reference's sorted
+    order; x_starts: the starts of its tie groups, then m; key_matrices: (k, n, n) int32 each
+    candidate's dense ranks as a symmetric matrix; n_keys: (k,); inverse_permutations: (P, n),
+    π⁻¹ of each permutation π (the relabelled reference holds x[π_i, π_j] at (i, j), so the pair
+    (a, b) at a sorted position of x lands at (π⁻¹a, π⁻¹b)); out: (P, k) float64.
+    """
+    n_permutations = inverse_permutations.shape[0]
+    k = key_matrices.shape[0]
+    m = first.size
+    pairs = m * (m - 1) // 2
+    for p in numba.prange(n_permutations):
+        inverse = inverse_permutations[p]
+        keys = np.empty(m, key_matrices.dtype)
+        weights = np.ones(m, np.int64)
+        tree = np.empty(n_keys.max() + 1, np.int64)
+        at_key = np.empty(n_keys.max(), np.int64)
+        for j in range(k):
+            key_matrix = key_matrices[j]
+            for t in range(m):
+                keys[t] = key_matrix[inverse[first[t]], inverse[second[t]]]
+            numerator, _ = _tau_a_numerator(keys, weights, x_starts, tree[:n_keys[j] + 1],
+                                            at_key[:n_keys[j]])
+            out[p, j] = numerator / pairs
