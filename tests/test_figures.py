@@ -624,3 +624,22 @@ def test_editing_a_figure_module_redraws_only_its_figures(smoke_copy):
     result = snakemake(smoke_copy, "-n", "--configfile", "config/smoke.yaml")
     jobs = re.findall(r"^(\w+)\s+\d+$", result.stdout + result.stderr, flags=re.MULTILINE)
     assert sorted(set(jobs) - {"total"}) == ["all", "plot_rsa"]
+
+
+def test_a_large_raster_shows_means_of_neighbouring_neurons():
+    rng = np.random.default_rng(2)
+    n_neurons = 2 * style.MAX_IMAGE_PIXELS + 1
+    response = rng.normal(size=(6, n_neurons))
+    preferred = rng.uniform(0, 360, n_neurons)
+    fig, axes = style.figure(3.0)
+    shown = data.plot_response_raster(axes[0, 0], response, np.arange(6.0), preferred).get_array()
+    assert shown.shape == (style.MAX_IMAGE_PIXELS, 6)
+    ordered = response[:, np.argsort(preferred, kind="stable")].T
+    np.testing.assert_allclose(shown[0], ordered[:2].mean(axis=0))
+    np.testing.assert_allclose(shown[-1], ordered[-3:].mean(axis=0))  # the odd one out
+
+    weights = rng.normal(size=(3, n_neurons))
+    shown = decoders.plot_input_weights(axes[0, 0], weights, preferred).get_array()
+    assert shown.shape == (3, style.MAX_IMAGE_PIXELS)
+    np.testing.assert_allclose(shown[:, 1], weights[:, np.argsort(preferred, kind="stable")]
+                               [:, 2:4].mean(axis=1))

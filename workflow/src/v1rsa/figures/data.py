@@ -24,7 +24,8 @@ def plot_response_raster(ax, response, orientation_deg, preferred_deg, *, limit=
 
     response: (n_conditions, n_neurons) float, z-scored; orientation_deg: (n_conditions,) bin
     centres; preferred_deg: (n_neurons,) degrees. Colour limits ±``limit`` (default: the 99th
-    percentile of |response|). Returns the image (for a colour bar).
+    percentile of |response|). Many neurons are shown as the means of groups of neighbours
+    (:func:`v1rsa.figures.style.group_means`). Returns the image (for a colour bar).
     """
     response = np.asarray(response, dtype=np.float64)
     orientation_deg = np.asarray(orientation_deg, dtype=np.float64)
@@ -37,8 +38,9 @@ def plot_response_raster(ax, response, orientation_deg, preferred_deg, *, limit=
     image = response[by_orientation][:, by_preference].T
     limit = style.symmetric_limit(image) if limit is None else float(limit)
     n_neurons = preferred_deg.size
-    mappable = ax.imshow(image, aspect="auto", cmap=style.SIGNED_CMAP, vmin=-limit, vmax=limit,
-                         extent=(0.0, 360.0, n_neurons - 0.5, -0.5), interpolation="antialiased")
+    mappable = ax.imshow(style.group_means(image, axis=0), aspect="auto", cmap=style.SIGNED_CMAP,
+                         vmin=-limit, vmax=limit, extent=(0.0, 360.0, n_neurons - 0.5, -0.5),
+                         interpolation="antialiased")
     style.orientation_axis(ax, "x")
     style.sorted_neuron_ticks(ax, preferred_deg[by_preference], "y")
     ax.set_ylabel(f"{n_neurons} neurons, sorted by\npreferred orientation")

@@ -110,7 +110,8 @@ def plot_input_weights(ax, weights, preferred_deg, *, limit=None):
     """First-layer weights (hidden units × neurons), neurons sorted by preferred orientation.
 
     weights: (n_hidden, n_neurons) float; preferred_deg: (n_neurons,) degrees. Diverging colours
-    at ±``limit`` (default: the 99th percentile of |weights|). Returns the image.
+    at ±``limit`` (default: the 99th percentile of |weights|); many neurons are shown as the
+    means of groups of neighbours (:func:`v1rsa.figures.style.group_means`). Returns the image.
     """
     weights = np.asarray(weights, dtype=np.float64)
     preferred_deg = np.asarray(preferred_deg, dtype=np.float64)
@@ -119,8 +120,8 @@ def plot_input_weights(ax, weights, preferred_deg, *, limit=None):
                          f"preferred orientations, got shape {weights.shape}")
     order = np.argsort(preferred_deg, kind="stable")
     limit = style.symmetric_limit(weights) if limit is None else float(limit)
-    image = ax.imshow(weights[:, order], aspect="auto", cmap=style.SIGNED_CMAP, vmin=-limit,
-                      vmax=limit, interpolation="antialiased",
+    image = ax.imshow(style.group_means(weights[:, order], axis=1), aspect="auto",
+                      cmap=style.SIGNED_CMAP, vmin=-limit, vmax=limit, interpolation="antialiased",
                       extent=(-0.5, weights.shape[1] - 0.5, weights.shape[0] - 0.5, -0.5))
     style.sorted_neuron_ticks(ax, preferred_deg[order], "x")
     ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))

@@ -172,6 +172,26 @@ def sorted_neuron_ticks(ax, preferred_sorted_deg, axis: str = "y",
         ax.set_xticks(positions, labels)
 
 
+#: Most rows or columns of data an image shows; more are averaged in groups of neighbours.
+MAX_IMAGE_PIXELS = 1000
+
+
+def group_means(image, axis: int, max_size: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """``image`` (2-d) with runs of neighbours along ``axis`` averaged down to ``max_size``.
+
+    No figure shows 23,589 neurons as 23,589 pixels; the renderer's anti-aliasing would average
+    them anyway, once per output file. Group sizes differ by at most one; an image with at most
+    ``max_size`` entries along ``axis`` comes back as it is.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    size = image.shape[axis]
+    if size <= max_size:
+        return image
+    starts = np.linspace(0, size, max_size + 1).astype(int)[:-1]
+    counts = np.diff(starts, append=size)
+    return np.add.reduceat(image, starts, axis=axis) / np.expand_dims(counts, 1 - axis)
+
+
 def symmetric_limit(values, percentile: float = 99.0) -> float:
     """A colour limit for signed data: the ``percentile`` of |values| (1.0 when all are 0)."""
     values = np.abs(np.asarray(values, dtype=np.float64))
