@@ -561,3 +561,20 @@ def test_bad_input_raises_a_clear_error(rng):
         rsa.permutation_null(reference, candidates, "pearson", np.zeros((2, 6), int))
     with pytest.raises(ValueError, match="x has 6 conditions but y has 5"):
         rsa.cka(np.ones((6, 2)), np.ones((5, 2)))
+
+
+def test_cka_table_has_one_row_per_layer_equal_to_cka(rng):
+    v1 = rng.normal(size=(12, 40))
+    activations = {"net/seed0": xr.Dataset({"conv": (("condition", "conv_unit"),
+                                                     rng.normal(size=(12, 50))),
+                                            "out": (("condition", "out_unit"),
+                                                    rng.normal(size=(12, 3)))})}
+    table = rsa.cka_table(v1, activations)
+    assert list(table["candidate"]) == ["net/seed0/conv", "net/seed0/out"]
+    assert set(table["comparator"]) == {"cka"} and set(table["reference"]) == {"V1"}
+    for row in table.itertuples():
+        layer = row.candidate.split("/")[-1]
+        assert row.value == pytest.approx(rsa.cka(v1, activations["net/seed0"][layer].values),
+                                          rel=1e-12)
+    with pytest.raises(ValueError, match="conditions"):
+        rsa.cka_table(v1[:10], activations)

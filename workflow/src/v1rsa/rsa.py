@@ -227,6 +227,29 @@ def compare(rdm_a, rdm_b, method: str) -> float:
     return float(compare_many(rdm_a, np.asarray(rdm_b, dtype=np.float64)[None], method)[0])
 
 
+def _check_activations(a, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected activations (n_conditions, n_units), "
+                         f"got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: activations hold NaN or infinite values")
+    return a
+
+
+def _centred_gram(a: np.ndarray) -> np.ndarray:
+    """(n, n) Gram matrix of the activations (n, units) after centring each unit."""
+    a = a - a.mean(axis=0)
+    return a @ a.T
+
+
+def _cka_from_grams(gram_x: np.ndarray, gram_y: np.ndarray) -> float:
+    norm_x, norm_y = np.linalg.norm(gram_x), np.linalg.norm(gram_y)
+    if norm_x == 0 or norm_y == 0:
+        raise ValueError("cka: activations are constant across conditions (zero variance)")
+    return float(np.sum(gram_x * gram_y) / (norm_x * norm_y))
+
+
 def cka(x, y) -> float:
     """Linear centred kernel alignment between two sets of activations for the same conditions.
 
@@ -234,28 +257,17 @@ def cka(x, y) -> float:
     ‖Yᵀ X‖²_F / (‖Xᵀ X‖_F ‖Yᵀ Y‖_F) with each unit centred across conditions (Kornblith et al.
     2019), computed through the n × n Gram matrices when units outnumber conditions.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    for name, a in (("x", x), ("y", y)):
-        if a.ndim != 2:
-            raise ValueError(f"{name}: expected activations (n_conditions, n_units), "
-                             f"got shape {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name}: activations hold NaN or infinite values")
+    x, y = _check_activations(x, "x"), _check_activations(y, "y")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} conditions but y has {y.shape[0]}")
+    if max(x.shape[1], y.shape[1]) > x.shape[0]:
+        return _cka_from_grams(_centred_gram(x), _centred_gram(y))
     x = x - x.mean(axis=0)
     y = y - y.mean(axis=0)
-    if max(x.shape[1], y.shape[1]) > x.shape[0]:
-        gram_x, gram_y = x @ x.T, y @ y.T
-        cross = np.sum(gram_x * gram_y)
-        norm_x, norm_y = np.linalg.norm(gram_x), np.linalg.norm(gram_y)
-    else:
-        cross = np.linalg.norm(y.T @ x) ** 2
-        norm_x, norm_y = np.linalg.norm(x.T @ x), np.linalg.norm(y.T @ y)
+    norm_x, norm_y = np.linalg.norm(x.T @ x), np.linalg.norm(y.T @ y)
     if norm_x == 0 or norm_y == 0:
         raise ValueError("cka: activations are constant across conditions (zero variance)")
-    return float(cross / (norm_x * norm_y))
+    return float(np.linalg.norm(y.T @ x) ** 2 / (norm_x * norm_y))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -823,11 +835,16 @@ def cka_table(v1_response, network_activations: Mapping[str, xr.Dataset]) -> pd.
     v1_response: (n_conditions, n_neurons) trial averages of the same conditions the networks
     saw; network_activations: ``{"{network}/seed{seed}": activations/{network}/seed{seed}.nc}``.
     """
+    v1_gram = _centred_gram(_check_activations(v1_response, "v1_response"))
     rows = []
     for name, activations in network_activations.items():
         for layer in activations.data_vars:
+            layer_gram = _centred_gram(_check_activations(activations[layer].values, layer))
+            if layer_gram.shape != v1_gram.shape:
+                raise ValueError(f"{name}/{layer} has {layer_gram.shape[0]} conditions but V1 has "
+                                 f"{v1_gram.shape[0]}")
             rows.append({"reference": "V1", "candidate": f"{name}/{layer}", "comparator": "cka",
-                         "value": cka(v1_response, activations[layer].values)})
+                         "value": _cka_from_grams(v1_gram, layer_gram)})
     return pd.DataFrame(rows)
 
 
