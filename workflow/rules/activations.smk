@@ -70,7 +70,7 @@ rule receptive_fields:
         n_units=config["figures"]["n_units"],
         dpi=config["figures"]["dpi"],
         device=config["device"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,

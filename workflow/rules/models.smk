@@ -98,7 +98,10 @@ rule train_encoder:
         handmade_init=config["encoder"]["handmade_init"],
         training=lambda w: select(config["encoder"], "lr", "momentum", "n_iterations", "l2", "l1"),
         device=config["device"],
-    threads: 2
+    # the longest job, and the RSA waits for it: start it as soon as its data exist, on one
+    # thread (a 2-thread job waits until both cores are free at once, which on 2 cores is late)
+    priority: 10
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
@@ -125,7 +128,7 @@ rule train_decoder_ridge:
         n_basis=config["decoders"]["ridge"]["n_basis"],
         test_fraction=config["decoders"]["test_fraction"],
         split_seed=config["decoders"]["split_seed"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=lambda wildcards, attempt: 20 * attempt,
@@ -146,7 +149,7 @@ rule decoder_scaling:
     params:
         scaling=config["decoders"]["scaling"],
         n_basis=config["decoders"]["ridge"]["n_basis"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
