@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import tracemalloc
 
 import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
 
+from conftest import peak_traced_bytes
 from v1rsa import io as v1io
 from v1rsa import load, simulate
 from v1rsa.preprocess import _drop_columns, bin_conditions, preprocess, split_trials
@@ -163,16 +163,6 @@ def test_zscore_from_hdf5_equals_zscore_from_npy(recording_files, n_pcs):
     xr.testing.assert_identical(*binned)
 
 
-def _peak_traced_bytes(function) -> int:
-    """Peak bytes allocated through Python and numpy while ``function`` runs (tracemalloc)."""
-    tracemalloc.start()
-    try:
-        function()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_zscore_from_hdf5_holds_one_chunk_besides_its_output(recording_files):
     npy, h5 = recording_files
     sresp_bytes, output_bytes = 2000 * 1000 * 8, 1000 * 2000 * 4  # float64 in, float32 out
@@ -181,9 +171,9 @@ def test_zscore_from_hdf5_holds_one_chunk_besides_its_output(recording_files):
         with load.open_raw_hdf5(h5) as raw:
             preprocess(raw, n_spont_pcs_removed=4, chunk_neurons=32)
 
-    assert _peak_traced_bytes(from_hdf5) < output_bytes + 0.25 * sresp_bytes
+    assert peak_traced_bytes(from_hdf5) < output_bytes + 0.25 * sresp_bytes
     # the measure sees whole arrays: reading the .npy file holds all of sresp
-    assert _peak_traced_bytes(lambda: preprocess(load.load_raw(npy))) > sresp_bytes
+    assert peak_traced_bytes(lambda: preprocess(load.load_raw(npy))) > sresp_bytes
 
 
 def test_preprocess_rejects_impossible_requests():

@@ -181,18 +181,24 @@ def test_bootstrap_equals_rsatoolbox_eval_bootstrap_pattern(rng, method):
 def test_weighted_spearman_equals_ranking_the_repeated_entries(rng):
     # 120 conditions: long vectors with many tie groups (the rounded reference).
     n = 120
-    rows, cols = np.triu_indices(n, 1)
     reference = rounded(random_rdm(rng, n))
     candidates = np.stack([random_rdm(rng, n), rounded(random_rdm(rng, n)), block_rdm(n)])
     indices = rng.integers(0, n, size=(4, n))
     ours = rsa.compare_resampled(reference, candidates, "spearman", indices)
     for b, sample in enumerate(indices):
-        counts = np.bincount(sample, minlength=n)
-        repeats = counts[rows] * counts[cols]
-        x = np.repeat(reference[rows, cols], repeats)
-        for j, candidate in enumerate(candidates):
-            y = np.repeat(candidate[rows, cols], repeats)
+        x, ys = repeated_entries(sample, reference, candidates)
+        for j, y in enumerate(ys):
             assert ours[b, j] == pytest.approx(scipy.stats.spearmanr(x, y).statistic, abs=1e-10)
+
+
+def repeated_entries(sample, reference, candidates):
+    """A bootstrap sample's upper-triangle entries as a multiset: pair (i, j) repeated c_i c_j
+    times (c: how often each condition was drawn), for the reference and each candidate."""
+    rows, cols = np.triu_indices(len(reference), 1)
+    counts = np.bincount(sample, minlength=len(reference))
+    repeats = counts[rows] * counts[cols]
+    return (np.repeat(reference[rows, cols], repeats),
+            [np.repeat(candidate[rows, cols], repeats) for candidate in candidates])
 
 
 def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
@@ -236,17 +242,13 @@ def kendall_tau_a_by_definition(x, y):
 def test_kendall_tau_a_bootstrap_equals_the_definition_on_the_repeated_entries(rng):
     # Each sample as a multiset (pairs repeated c_i c_j times), τa by its definition.
     n = 24
-    rows, cols = np.triu_indices(n, 1)
     reference = rounded(random_rdm(rng, n))
     candidates = np.stack([random_rdm(rng, n), rounded(random_rdm(rng, n)), block_rdm(n)])
     indices = rng.integers(0, n, size=(5, n))
     ours = rsa.compare_resampled(reference, candidates, "kendall_tau_a", indices)
     for b, sample in enumerate(indices):
-        counts = np.bincount(sample, minlength=n)
-        repeats = counts[rows] * counts[cols]
-        x = np.repeat(reference[rows, cols], repeats)
-        for j, candidate in enumerate(candidates):
-            y = np.repeat(candidate[rows, cols], repeats)
+        x, ys = repeated_entries(sample, reference, candidates)
+        for j, y in enumerate(ys):
             assert ours[b, j] == pytest.approx(kendall_tau_a_by_definition(x, y), abs=1e-12)
     threaded = rsa.compare_resampled(reference, candidates, "kendall_tau_a", indices,
                                      n_threads=2)

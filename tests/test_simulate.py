@@ -1,7 +1,6 @@
 """Tests of v1rsa.simulate: the NMA raw layout, realism statistics, ground truth, determinism."""
 
 import hashlib
-import tracemalloc
 
 import h5py
 import numpy as np
@@ -10,6 +9,7 @@ import scipy.integrate
 import scipy.stats
 import xarray as xr
 
+from conftest import peak_traced_bytes
 from v1rsa import io, simulate, tuning
 
 N_NEURONS, N_TRIALS = 2000, 1500
@@ -335,20 +335,10 @@ def test_a_failed_hdf5_simulation_leaves_no_file(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-def _peak_traced_bytes(function) -> int:
-    """Peak bytes allocated through Python and numpy while ``function`` runs (tracemalloc)."""
-    tracemalloc.start()
-    try:
-        function()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_streamed_simulation_memory_does_not_grow_with_the_recording(tmp_path):
     n_trials, sizes = 2000, (2048, 8192)
     peaks = [
-        _peak_traced_bytes(
+        peak_traced_bytes(
             lambda n=n: simulate.simulate_to_hdf5(tmp_path / f"{n}.h5", n, n_trials, seed=0)
         )
         for n in sizes
@@ -357,5 +347,5 @@ def test_streamed_simulation_memory_does_not_grow_with_the_recording(tmp_path):
     # per-neuron parameters grow (u_spont, loadings: ~2 kB a neuron), the responses do not
     assert peaks[1] - peaks[0] < 0.1 * sresp_growth
     # the measure sees numpy arrays: the in-memory simulation holds all of sresp
-    in_memory = _peak_traced_bytes(lambda: simulate.simulate_recording(sizes[1], n_trials, seed=0))
+    in_memory = peak_traced_bytes(lambda: simulate.simulate_recording(sizes[1], n_trials, seed=0))
     assert in_memory > 8 * n_trials * sizes[1]
