@@ -1,10 +1,12 @@
-"""Compiled kernels of :mod:`v1rsa.rsa` (numba): the permutation null, the Spearman and Kendall
-τa bootstraps over conditions, and the Kendall τa permutation null.
+"""Compiled kernels (numba) of :mod:`v1rsa.rsa` — the permutation null, the Spearman and Kendall
+τa bootstraps over conditions, the Kendall τa permutation null — and of :mod:`v1rsa.encoding`,
+the encoding model's fused read-out step.
 
-The kernels take prepared arrays (sorted orders, rank scores) and fill preallocated outputs; the
-checks, the preparation and the meaning live in :mod:`v1rsa.rsa`. Loops over permutations or
-bootstrap samples run in parallel (``numba.prange``) under :func:`threads`; each permutation or
-sample is computed by one thread in a fixed order, so results do not depend on the thread count.
+The kernels take prepared arrays (sorted orders, rank scores) and fill preallocated outputs;
+the checks, the preparation and the meaning live in the modules that call them. Loops over
+permutations, bootstrap samples or weight rows run in parallel (``numba.prange``) under
+:func:`threads`; each is computed by one thread in a fixed order, so results do not depend on the
+thread count.
 
 Compiled on first use and cached on disk (``cache=True``: in ``__pycache__`` beside this file, or
 in the user's cache directory where that is not writable); where numba finds no writable cache
@@ -38,7 +40,7 @@ def _compiled(**options):
                 return numba.njit(cache=True, **options)(function)
             except RuntimeError as error:  # "cannot cache function …: no locator available …"
                 _cache_on_disk = False
-                warnings.warn(f"v1rsa: numba has no writable cache directory ({error}); the RSA "
+                warnings.warn(f"v1rsa: numba has no writable cache directory ({error}); v1rsa's "
                               "kernels are compiled again in every process (set NUMBA_CACHE_DIR "
                               "to a writable directory to keep them)", RuntimeWarning,
                               stacklevel=2)
@@ -296,3 +298,29 @@ def permuted_tau_a(first, second, x_starts, key_matrices, n_keys, inverse_permut
             numerator, _ = _tau_a_numerator(keys, weights, x_starts, tree[:n_keys[j] + 1],
                                             at_key[:n_keys[j]])
             out[p, j] = numerator / pairs
+
+
+# ----------------------------------------------------------------------------------------------
+# The encoding model's read-out step
+
+
+@_compiled(parallel=True)
+def penalised_momentum_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
+                            absolutes):
+    """One SGD-with-momentum step of each row of ``weights`` on ``gradient`` + 2·l2·w +
+    l1·sign(w), in place (``buffer``: the momentum, overwritten when ``first``), with Σ w² and
+    Σ |w| of each updated row in ``squares`` and ``absolutes``: one pass over the arrays."""
+    for row in numba.prange(weights.shape[0]):
+        sum_squares = 0.0
+        sum_abs = 0.0
+        for column in range(weights.shape[1]):
+            w = weights[row, column]
+            g = gradient[row, column] + 2.0 * l2 * w + l1 * np.sign(w)
+            b = g if first else momentum * buffer[row, column] + g
+            buffer[row, column] = b
+            w = w - lr * b
+            weights[row, column] = w
+            sum_squares += w * w
+            sum_abs += abs(w)
+        squares[row] = sum_squares
+        absolutes[row] = sum_abs

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 
-import numba
 import numpy as np
 import torch
 import xarray as xr
@@ -222,24 +221,6 @@ def train_encoder(
     return history
 
 
-@numba.njit(parallel=True, cache=True)
-def _fused_step_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares, absolutes):
-    for row in numba.prange(weights.shape[0]):
-        sum_squares = 0.0
-        sum_abs = 0.0
-        for column in range(weights.shape[1]):
-            w = weights[row, column]
-            g = gradient[row, column] + 2.0 * l2 * w + l1 * np.sign(w)
-            b = g if first else momentum * buffer[row, column] + g
-            buffer[row, column] = b
-            w = w - lr * b
-            weights[row, column] = w
-            sum_squares += w * w
-            sum_abs += abs(w)
-        squares[row] = sum_squares
-        absolutes[row] = sum_abs
-
-
 def _penalised_momentum_step(weights: torch.Tensor, gradient: torch.Tensor,
                              buffer: torch.Tensor, *, lr: float, momentum: float, l2: float,
                              l1: float, first: bool, fused: bool | None = None
@@ -254,10 +235,13 @@ def _penalised_momentum_step(weights: torch.Tensor, gradient: torch.Tensor,
     if fused is None:
         fused = weights.device.type == "cpu"
     if fused:
+        from v1rsa import _kernels
+
         squares = np.empty(weights.shape[0], dtype=np.float64)
         absolutes = np.empty(weights.shape[0], dtype=np.float64)
-        _fused_step_rows(weights.numpy(), gradient.numpy(), buffer.numpy(), lr, momentum, l2,
-                         l1, first, squares, absolutes)
+        with _kernels.threads(torch.get_num_threads()):
+            _kernels.penalised_momentum_rows(weights.numpy(), gradient.numpy(), buffer.numpy(),
+                                             lr, momentum, l2, l1, first, squares, absolutes)
         return float(squares.sum()), float(absolutes.sum())
     gradient.add_(weights, alpha=2.0 * l2).add_(torch.sign(weights), alpha=l1)
     if first:

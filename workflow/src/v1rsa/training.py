@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,13 +44,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def limit_threads(n_threads: int | None) -> None:
-    """Use at most ``n_threads`` CPU threads in torch (Snakemake's ``threads:``), and in numba
-    when a module that compiles with it is loaded (importing numba costs half a second)."""
+    """Use at most ``n_threads`` CPU threads in torch (Snakemake's ``threads:``)."""
     if n_threads:
         torch.set_num_threads(int(n_threads))
-        numba = sys.modules.get("numba")
-        if numba is not None:
-            numba.set_num_threads(min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
 
 
 def save_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> None:
