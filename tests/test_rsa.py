@@ -283,28 +283,29 @@ def test_confidence_interval_is_the_percentile_interval(rng):
 # ---------------------------------------------------------------------------- permutation test
 
 
-@pytest.mark.parametrize("method", rsa.METHODS)
-def test_permutation_null_compares_the_relabelled_reference(rng, method):
-    n = 10
+def permutation_null_and_direct(rng, method, n, n_permutations):
+    """The permutation null of a tied reference against candidates with ties, and the same
+    comparisons made directly on each relabelled reference."""
     reference = rounded(random_rdm(rng, n))
     candidates = candidates_with_ties(rng, n)
-    permutations = rsa.draw_permutations(n, 30, rng)
+    permutations = rsa.draw_permutations(n, n_permutations, rng)
     null = rsa.permutation_null(reference, candidates, method, permutations)
     direct = [rsa.compare_many(relabelled(reference, p), candidates, method)
               for p in permutations]
+    return null, direct, (reference, candidates, permutations)
+
+
+@pytest.mark.parametrize("method", rsa.METHODS)
+def test_permutation_null_compares_the_relabelled_reference(rng, method):
+    null, direct, _ = permutation_null_and_direct(rng, method, n=10, n_permutations=30)
     np.testing.assert_allclose(null, direct, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", rsa.METHODS)
 def test_permutation_null_over_several_blocks_and_threads(rng, method):
     # 53 conditions, 21 permutations: more than one block of permutations (the last one short).
-    n = 53
-    reference = rounded(random_rdm(rng, n))
-    candidates = candidates_with_ties(rng, n)
-    permutations = rsa.draw_permutations(n, 21, rng)
-    null = rsa.permutation_null(reference, candidates, method, permutations)
-    direct = [rsa.compare_many(relabelled(reference, p), candidates, method)
-              for p in permutations]
+    null, direct, (reference, candidates, permutations) = permutation_null_and_direct(
+        rng, method, n=53, n_permutations=21)
     np.testing.assert_allclose(null, direct, rtol=0, atol=1e-12)
     threaded = rsa.permutation_null(reference, candidates, method, permutations, n_threads=2)
     np.testing.assert_array_equal(threaded, null)
