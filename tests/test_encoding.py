@@ -206,16 +206,25 @@ def test_state_dict_round_trips_through_metrics_architecture(tmp_path):
 def test_fused_read_out_step_equals_the_torch_step():
     generator = torch.Generator().manual_seed(0)
     start = torch.randn(40, 30, generator=generator) * 0.1
-    gradients = [torch.randn(40, 30, generator=generator) for _ in range(3)]
+    start[0, :3] = 0.0  # sign(0) = 0: no L1 pull
+    features = torch.randn(6, 30, generator=generator)
+    d_predicted = [torch.randn(6, 40, generator=generator) for _ in range(3)]
     results = {}
-    for fused in (True, False):
+    for fused, tile_rows in ((False, 40), (True, 7), (True, 40)):
         weights, buffer = start.clone(), torch.empty_like(start)
-        sums = [encoding._penalised_momentum_step(
-            weights, gradient.clone(), buffer, lr=0.1, momentum=0.9, l2=0.05, l1=0.01,
-            first=step == 0, fused=fused) for step, gradient in enumerate(gradients)]
-        results[fused] = weights, sums
-    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-5)
-    weights = results[True][0].double()
-    assert results[True][1][-1] == pytest.approx(
+        sums = [encoding._read_out_step(weights, d, features, buffer, lr=0.1, momentum=0.9,
+                                        l2=0.05, l1=0.01, first=step == 0, fused=fused,
+                                        tile_rows=tile_rows)
+                for step, d in enumerate(d_predicted)]
+        results[fused, tile_rows] = weights, buffer, sums
+    reference_weights, reference_buffer, reference_sums = results[False, 40]
+    for key in ((True, 7), (True, 40)):
+        weights, buffer, sums = results[key]
+        np.testing.assert_allclose(weights, reference_weights, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(buffer, reference_buffer, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sums, reference_sums, rtol=1e-5)
+    # tiles change nothing: each row's gradient and update are the same numbers
+    assert torch.equal(results[True, 7][0], results[True, 40][0])
+    weights = results[True, 7][0].double()
+    assert results[True, 7][2][-1] == pytest.approx(
         (weights.square().sum().item(), weights.abs().sum().item()), rel=1e-6)

@@ -304,23 +304,47 @@ def permuted_tau_a(first, second, x_starts, key_matrices, n_keys, inverse_permut
 # The encoding model's read-out step
 
 
+# Rows per parallel chunk of the read-out step (one float64 scratch row per chunk).
+_ROWS_PER_CHUNK = 64
+
+
+@_compiled(fastmath={"reassoc"})
+def _sum_squares_and_absolutes(values):
+    """(Σ v², Σ |v|) of a float64 vector, in the compiler's (vectorised) order of additions."""
+    squares = 0.0
+    absolutes = 0.0
+    for value in values:
+        squares += value * value
+        absolutes += abs(value)
+    return squares, absolutes
+
+
 @_compiled(parallel=True)
 def penalised_momentum_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
                             absolutes):
     """One SGD-with-momentum step of each row of ``weights`` on ``gradient`` + 2·l2·w +
     l1·sign(w), in place (``buffer``: the momentum, overwritten when ``first``), with Σ w² and
-    Σ |w| of each updated row in ``squares`` and ``absolutes``: one pass over the arrays."""
-    for row in numba.prange(weights.shape[0]):
-        sum_squares = 0.0
-        sum_abs = 0.0
-        for column in range(weights.shape[1]):
-            w = weights[row, column]
-            g = gradient[row, column] + 2.0 * l2 * w + l1 * np.sign(w)
-            b = g if first else momentum * buffer[row, column] + g
-            buffer[row, column] = b
-            w = w - lr * b
-            weights[row, column] = w
-            sum_squares += w * w
-            sum_abs += abs(w)
-        squares[row] = sum_squares
-        absolutes[row] = sum_abs
+    Σ |w| of each updated row (before rounding to ``weights``' dtype) in ``squares`` and
+    ``absolutes``. The update is elementwise, so its loop vectorises and its values do not
+    depend on the order; only the two sums are reassociated."""
+    n_rows, n_columns = weights.shape
+    for chunk in numba.prange((n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK):
+        updated = np.empty(n_columns)
+        for row in range(chunk * _ROWS_PER_CHUNK, min(n_rows, (chunk + 1) * _ROWS_PER_CHUNK)):
+            w_row, g_row, b_row = weights[row], gradient[row], buffer[row]
+            if first:
+                for column in range(n_columns):
+                    w = w_row[column]
+                    b = g_row[column] + 2.0 * l2 * w + l1 * np.sign(w)
+                    b_row[column] = b
+                    updated[column] = w - lr * b
+                    w_row[column] = updated[column]
+            else:
+                for column in range(n_columns):
+                    w = w_row[column]
+                    b = momentum * b_row[column] + (g_row[column] + 2.0 * l2 * w
+                                                    + l1 * np.sign(w))
+                    b_row[column] = b
+                    updated[column] = w - lr * b
+                    w_row[column] = updated[column]
+            squares[row], absolutes[row] = _sum_squares_and_absolutes(updated)
