@@ -8,7 +8,7 @@ import xarray as xr
 from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
-from v1rsa import decoders, training
+from v1rsa import decoders, decoding, training
 from v1rsa.io import ContractError, read_netcdf, write_netcdf
 
 N_NEURONS = 300
@@ -61,7 +61,7 @@ TRAINING = {
 def fit_and_predict(kind, x_train, y_train, x_test):
     """Train decoder ``kind`` (a torch kind or ``ridge``) and decode ``x_test`` in degrees."""
     if kind == "ridge":
-        return decoders.RidgeVonMises().fit(x_train, y_train).predict(x_test)
+        return decoding.RidgeVonMises().fit(x_train, y_train).predict(x_test)
     settings = dict(TRAINING[kind])
     model = decoders.build_decoder(kind, x_train.shape[1], **settings.pop("architecture"))
     decoders.train_decoder(model, x_train, y_train, kind=kind, seed=1, device="cpu",
@@ -91,33 +91,33 @@ def test_circular_error_matches_the_literal_formula_for_both_periods():
     for period in (360.0, 180.0):
         # |wrap(p − t) into [−P/2, P/2)|, written independently of the library's min(d, P − d)
         literal = np.abs((predicted - true + period / 2) % period - period / 2)
-        np.testing.assert_allclose(decoders.circular_error_deg(predicted, true, period), literal,
+        np.testing.assert_allclose(decoding.circular_error_deg(predicted, true, period), literal,
                                    atol=1e-9)
-    assert decoders.circular_error_deg(np.array([359.0]), np.array([1.0]))[0] == pytest.approx(2)
-    assert decoders.circular_error_deg(np.array([0.0]), np.array([180.0]))[0] == 180
-    assert decoders.circular_error_deg(np.array([0.0]), np.array([180.0]), 180.0)[0] == 0
-    assert decoders.circular_error_deg(np.array([10.0]), np.array([170.0]), 180.0)[0] == 20
+    assert decoding.circular_error_deg(np.array([359.0]), np.array([1.0]))[0] == pytest.approx(2)
+    assert decoding.circular_error_deg(np.array([0.0]), np.array([180.0]))[0] == 180
+    assert decoding.circular_error_deg(np.array([0.0]), np.array([180.0]), 180.0)[0] == 0
+    assert decoding.circular_error_deg(np.array([10.0]), np.array([170.0]), 180.0)[0] == 20
 
 
 def test_decoding_metrics_and_the_chance_level_of_a_random_guess():
     rng = np.random.default_rng(1)
     true = rng.uniform(0, 360, 20_000)
-    chance = decoders.decoding_metrics(rng.uniform(0, 360, true.size), true)
+    chance = decoding.decoding_metrics(rng.uniform(0, 360, true.size), true)
     assert chance["median_abs_error_deg"] == pytest.approx(CHANCE_MEDIAN_ERROR_DEG, abs=2)
     assert chance["fraction_within_5deg"] == pytest.approx(10 / 360, abs=0.005)
     assert chance["n_test"] == true.size
 
-    metrics = decoders.decoding_metrics(np.array([1.0, 358.0, 20.0, 100.0]),
+    metrics = decoding.decoding_metrics(np.array([1.0, 358.0, 20.0, 100.0]),
                                         np.array([359.0, 3.0, 10.0, 100.0]))
     assert metrics == {"median_abs_error_deg": 3.5, "fraction_within_5deg": 0.75, "n_test": 4}
 
 
 def test_split_conditions_is_a_seeded_60_40_partition():
-    train, test = decoders.split_conditions(360, train_fraction=0.6, seed=4)
+    train, test = decoding.split_conditions(360, train_fraction=0.6, seed=4)
     assert (len(train), len(test)) == (216, 144)
     np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(360))
-    np.testing.assert_array_equal(decoders.split_conditions(360, 0.6, seed=4)[0], train)
-    assert not np.array_equal(decoders.split_conditions(360, 0.6, seed=5)[0], train)
+    np.testing.assert_array_equal(decoding.split_conditions(360, 0.6, seed=4)[0], train)
+    assert not np.array_equal(decoding.split_conditions(360, 0.6, seed=5)[0], train)
 
 
 # ---------------------------------------------------------------------------------- decoders
@@ -127,8 +127,8 @@ def test_split_conditions_is_a_seeded_60_40_partition():
     ("regressor", 35.0), ("classifier", 12.0), ("circular", 12.0), ("ridge", 12.0)])
 def test_each_decoder_beats_shuffled_labels_and_chance(population, predictions, kind,
                                                         max_median_error_deg):
-    error = decoders.decoding_metrics(predictions[kind], population["y_test"])
-    shuffled = decoders.decoding_metrics(predictions[kind, "shuffled"], population["y_test"])
+    error = decoding.decoding_metrics(predictions[kind], population["y_test"])
+    shuffled = decoding.decoding_metrics(predictions[kind, "shuffled"], population["y_test"])
     assert error["median_abs_error_deg"] < max_median_error_deg
     assert shuffled["median_abs_error_deg"] > CHANCE_MEDIAN_ERROR_DEG / 2
     assert error["median_abs_error_deg"] < shuffled["median_abs_error_deg"] / 2.5
@@ -142,7 +142,7 @@ def test_circular_decoder_has_no_pile_up_of_errors_at_0_and_360(population, pred
     middle = (true >= 90) & (true < 270)
 
     def mean_error(kind, rows):
-        return decoders.circular_error_deg(predictions[kind][rows], true[rows]).mean()
+        return decoding.circular_error_deg(predictions[kind][rows], true[rows]).mean()
 
     # The regressor's outputs must travel from ~0° to ~360° where the responses are alike.
     assert mean_error("regressor", near_wrap) > 2.5 * mean_error("regressor", middle)
@@ -158,7 +158,7 @@ def test_symmetric_circular_decoder_reads_orientation_modulo_180():
                            lr=0.1, n_iterations=200, seed=0, device="cpu", progress=False)
     predicted = decoders.predict_deg(model, response[test], "circular")
     assert model.period == 180 and predicted.min() >= 0 and predicted.max() < 180
-    error = decoders.decoding_metrics(predicted, orientation_deg[test], period=180)
+    error = decoding.decoding_metrics(predicted, orientation_deg[test], period=180)
     assert error["median_abs_error_deg"] < 10  # chance is 45° over 180°
 
 
@@ -267,7 +267,7 @@ def test_ridge_regression_equals_sklearn(n_samples, n_features, fit_intercept):
     rng = np.random.default_rng(n_samples)
     x = rng.standard_normal((n_samples, n_features)) + 0.5
     y = rng.standard_normal((n_samples, 4))
-    coef, intercept = decoders.ridge_regression(x, y, alpha=n_samples,
+    coef, intercept = decoding.ridge_regression(x, y, alpha=n_samples,
                                                 fit_intercept=fit_intercept)
     reference = Ridge(alpha=n_samples, fit_intercept=fit_intercept).fit(x, y)
     np.testing.assert_allclose(coef, reference.coef_.T, atol=1e-8, rtol=0)
@@ -278,7 +278,7 @@ def test_ridge_regression_equals_sklearn(n_samples, n_features, fit_intercept):
 def test_ridge_von_mises_is_sklearn_ridge_on_z_scored_bumps():
     response, orientation_deg, _ = simulate_population(n_neurons=40, n_trials=90, seed=5)
     response = response.astype(np.float64)  # float32 would be solved in float32, as sklearn does
-    decoder = decoders.RidgeVonMises(n_basis=48, concentration=10.0).fit(response,
+    decoder = decoding.RidgeVonMises(n_basis=48, concentration=10.0).fit(response,
                                                                        orientation_deg)
     centres = np.arange(48) * 7.5
     bumps = np.exp(10.0 * (np.cos(np.radians(orientation_deg[:, None] - centres)) - 1))
@@ -290,30 +290,30 @@ def test_ridge_von_mises_is_sklearn_ridge_on_z_scored_bumps():
 
 
 def test_ridge_profile_argmax_on_the_fine_grid_recovers_the_angle():
-    decoder = decoders.RidgeVonMises(grid_step_deg=0.1)
+    decoder = decoding.RidgeVonMises(grid_step_deg=0.1)
     angles = np.random.default_rng(2).uniform(0, 360, 500)
     recovered = decoder.angle_from_profile(decoder.basis(angles))
-    assert decoders.circular_error_deg(recovered, angles).max() < 0.2
+    assert decoding.circular_error_deg(recovered, angles).max() < 0.2
     interpolation = decoder.interpolation_matrix()
     assert interpolation.shape == (3600, 48)
     np.testing.assert_allclose(interpolation[::75], np.eye(48), atol=1e-12)  # knots every 7.5°
 
 
 def test_ridge_round_trips_through_netcdf(tmp_path, population):
-    decoder = decoders.RidgeVonMises(n_basis=24).fit(population["x_train"],
+    decoder = decoding.RidgeVonMises(n_basis=24).fit(population["x_train"],
                                                     population["y_train"])
     path = tmp_path / "ridge.nc"
     write_netcdf(decoder.to_dataset(neuron=np.arange(N_NEURONS) + 100), path)
-    restored = decoders.RidgeVonMises.from_dataset(read_netcdf(path, ["coef", "intercept"]))
+    restored = decoding.RidgeVonMises.from_dataset(read_netcdf(path, ["coef", "intercept"]))
     np.testing.assert_array_equal(restored.predict(population["x_test"]),
                                   decoder.predict(population["x_test"]))
     assert (restored.n_basis, restored.alpha_) == (24, len(population["y_train"]))
     with pytest.raises(ContractError, match="'intercept'"):
-        decoders.RidgeVonMises.from_dataset(decoder.to_dataset().drop_vars("intercept"))
+        decoding.RidgeVonMises.from_dataset(decoder.to_dataset().drop_vars("intercept"))
 
 
 def test_ridge_error_falls_as_neurons_and_trials_grow(population):
-    table = decoders.scaling_table(
+    table = decoding.scaling_table(
         population["response"], population["orientation_deg"], population["split"],
         n_neurons_list=[10, 40, N_NEURONS], n_trials_list=[100, 300, 900], n_repeats=2, seed=0,
         progress=False)
@@ -324,12 +324,12 @@ def test_ridge_error_falls_as_neurons_and_trials_grow(population):
         rows = table[table.axis == axis]
         assert rows["fit_alpha_deg"].nunique() == 1
         assert rows["fit_beta_deg"].iloc[0] > 0  # error shrinks like 1/√n
-        expected = decoders.fit_alpha_beta(rows["n"], rows["median_abs_error_deg"])
+        expected = decoding.fit_alpha_beta(rows["n"], rows["median_abs_error_deg"])
         assert (rows["fit_alpha_deg"].iloc[0], rows["fit_beta_deg"].iloc[0]) == expected
 
     # The Gram-matrix shortcut of the trials axis equals a direct fit on all training trials.
-    direct = decoders.RidgeVonMises().fit(population["x_train"], population["y_train"])
-    expected = decoders.decoding_metrics(direct.predict(population["x_test"]),
+    direct = decoding.RidgeVonMises().fit(population["x_train"], population["y_train"])
+    expected = decoding.decoding_metrics(direct.predict(population["x_test"]),
                                          population["y_test"])
     # So does the neurons axis at all the neurons, every repeat (only their order differs).
     everything = (((table.axis == "trials") & (table.n == 900))
@@ -341,17 +341,17 @@ def test_ridge_error_falls_as_neurons_and_trials_grow(population):
         assert full["fraction_within_5deg"] == pytest.approx(expected["fraction_within_5deg"],
                                                              abs=1 / 300)
     with pytest.raises(ValueError, match="n_trials_list"):
-        decoders.scaling_table(population["response"], population["orientation_deg"],
+        decoding.scaling_table(population["response"], population["orientation_deg"],
                                population["split"], n_neurons_list=[10], n_trials_list=[5000],
                                n_repeats=1, seed=0, progress=False)
 
 
 def test_fit_alpha_beta_recovers_exact_parameters():
     n = np.repeat([100, 300, 1000, 3000, 10000], 3)
-    alpha, beta = decoders.fit_alpha_beta(n, 1.25 + 40.0 / np.sqrt(n))
+    alpha, beta = decoding.fit_alpha_beta(n, 1.25 + 40.0 / np.sqrt(n))
     assert alpha == pytest.approx(1.25, abs=1e-10) and beta == pytest.approx(40.0, abs=1e-9)
     with pytest.raises(ValueError, match="two distinct"):
-        decoders.fit_alpha_beta([100, 100], [2.0, 3.0])
+        decoding.fit_alpha_beta([100, 100], [2.0, 3.0])
 
 
 def as_trials(population):
@@ -364,12 +364,12 @@ def as_trials(population):
 
 def test_decoding_split_uses_the_trials_split_or_the_course_split_of_bins(population):
     trials = as_trials(population)
-    x_train, y_train, x_test, y_test = decoders.decoding_split(trials, test_fraction=0.4, seed=4)
+    x_train, y_train, x_test, y_test = decoding.decoding_split(trials, test_fraction=0.4, seed=4)
     np.testing.assert_array_equal(x_test, population["x_test"])
     np.testing.assert_array_equal(y_train, population["y_train"])
     bins = trials.drop_vars("split").isel(trial=slice(0, 360))
-    x_train, _, x_test, _ = decoders.decoding_split(bins, test_fraction=0.4, seed=4)
-    train_index, test_index = decoders.split_conditions(360, 0.6, seed=4)
+    x_train, _, x_test, _ = decoding.decoding_split(bins, test_fraction=0.4, seed=4)
+    train_index, test_index = decoding.split_conditions(360, 0.6, seed=4)
     np.testing.assert_array_equal(x_test, bins["response"].values[test_index])
     assert len(x_train) == len(train_index) == 216
 
@@ -386,7 +386,7 @@ def test_fit_decoder_and_fit_ridge_report_what_their_predictions_show(population
     assert metrics["median_abs_error_deg"] < 20
     rebuilt = decoders.build_decoder(**metrics["architecture"])
     assert type(rebuilt) is type(model)
-    _, metrics, predictions = decoders.fit_ridge(trials, n_basis=48, test_fraction=0.4,
+    _, metrics, predictions = decoding.fit_ridge(trials, n_basis=48, test_fraction=0.4,
                                                  split_seed=4)
     assert metrics["median_abs_error_deg"] == pytest.approx(predictions["abs_error_deg"].median())
     assert metrics["alpha"] == len(population["y_train"])

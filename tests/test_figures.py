@@ -15,8 +15,7 @@ from PIL import Image
 from scipy.stats import binned_statistic
 
 from conftest import snakemake
-from v1rsa import decoders as decoding
-from v1rsa import simulate, tuning
+from v1rsa import decoding, simulate, tuning
 from v1rsa.figures import data, decoders, encoding, normative, rdms, representations, rsa, style
 
 # ------------------------------------------------------------------------------------------------

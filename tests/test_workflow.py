@@ -132,7 +132,7 @@ def test_a_local_file_is_checked_and_linked(tmp_path):
 
 def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
     """model.pt holds only weights (weights_only=True); metrics.json rebuilds the architecture."""
-    from v1rsa import decoders, encoding, io, normative, training
+    from v1rsa import decoders, decoding, encoding, io, normative, training
 
     folder = smoke_run / "results" / "models" / "normative" / "seed12"
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -150,7 +150,7 @@ def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
     trials = io.read_netcdf(smoke_run / "results" / "smoke" / "trials.nc", ["response"])
     test = trials.isel(trial=trials["split"].values == "test")
     predicted = decoders.predict_deg(model, test["response"].values, "circular")
-    again = decoders.decoding_metrics(predicted, test["orientation"].values)
+    again = decoding.decoding_metrics(predicted, test["orientation"].values)
     assert again["median_abs_error_deg"] == pytest.approx(metrics["median_abs_error_deg"])
 
     folder = smoke_run / "results" / "smoke" / "models" / "encoder" / "seed0"

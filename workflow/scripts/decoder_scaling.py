@@ -1,6 +1,6 @@
 """decoder_scaling: ridge decoding error vs numbers of neurons and trials (a + b/sqrt(n) fit)."""
 
-from v1rsa import decoders, io
+from v1rsa import decoding, io
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
@@ -8,7 +8,7 @@ trials = io.read_netcdf(snakemake.input.trials, ["response"])
 scaling = snakemake.params.scaling
 n_neurons = trials.sizes["neuron"]
 n_train = int((trials["split"].values == "train").sum())
-table = decoders.scaling_table(
+table = decoding.scaling_table(
     trials["response"].values,
     trials["orientation"].values,
     trials["split"].values,

@@ -1,11 +1,11 @@
 """train_decoder_ridge: the linear decoder of Stringer et al. 2021, scored on the test set."""
 
-from v1rsa import decoders, io
+from v1rsa import decoding, io
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 params = snakemake.params
-model, metrics, predictions = decoders.fit_ridge(
+model, metrics, predictions = decoding.fit_ridge(
     io.read_netcdf(snakemake.input.data, ["response"]),
     n_basis=params.n_basis,
     test_fraction=params.test_fraction,
