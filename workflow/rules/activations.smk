@@ -22,6 +22,8 @@ rule activations:
         conditions=config["rdm"]["conditions"],
         batch_size=config["activations"]["batch_size"],
         device=config["device"],
+    # on the way from the encoding model to the RSA, the pipeline's longest chain of jobs
+    priority: 10
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,

@@ -11,6 +11,14 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 
+# NumPy asks the kernel for transparent huge pages for every large array (madvise). Where the
+# kernel then compacts memory before the first touch (THP defrag "madvise", a common default),
+# a fresh array costs up to ~2 ms per MB: 0.6 s for one copy of the 0.33 GB training trials, ten
+# times the copy itself (bench/README.md). Jobs inherit this environment; set the variable to 1
+# before running Snakemake to keep NumPy's default.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+
 LIBRARY = Path(workflow.basedir) / "workflow" / "src" / "v1rsa"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 

@@ -10,7 +10,9 @@ rule rdm_v1:
     params:
         method=config["rdm"]["method"],
         conditions=config["rdm"]["conditions"],
-    threads: 2
+    # a second of work: on one thread it need not wait for both cores to be free at once
+    priority: 10
+    threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
@@ -32,6 +34,7 @@ rule rdm:
         network="|".join(NETWORKS),
     params:
         method=config["rdm"]["method"],
+    priority: 10
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
@@ -65,6 +68,7 @@ rule rsa:
         statistics=lambda w: select(config["rsa"], "n_bootstrap", "n_permutations", "seed",
                                     "ci_level"),
         conditions=config["rdm"]["conditions"],
+    priority: 10
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
