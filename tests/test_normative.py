@@ -61,6 +61,39 @@ def test_hooks_by_name_see_post_relu_pool_and_pre_relu_fc():
     assert logits.shape == (7,)
 
 
+def test_the_pool_without_autograd_gives_exactly_max_pool_2d():
+    """Where no gradient is needed, TileMaxPool2d takes each tile's row maxima, then their
+    maximum: the numbers of max_pool2d, ties, NaN and a cropped remainder included. With
+    autograd it is max_pool2d itself, whose gradient goes to one maximum of a tile."""
+    pool = normative.TileMaxPool2d(4)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(3, 2, 13, 18, generator=generator)).round(decimals=1)  # ties
+    x[0, 1, 5, 6] = float("nan")
+    with torch.inference_mode():
+        pooled = pool(x)
+    assert pooled.shape == (3, 2, 3, 4)
+    torch.testing.assert_close(pooled, torch.nn.functional.max_pool2d(x, 4), rtol=0, atol=0,
+                               equal_nan=True)
+    x = x.nan_to_num().requires_grad_()
+    reference = x.detach().clone().requires_grad_()
+    pool(x).sum().backward()
+    torch.nn.functional.max_pool2d(reference, 4).sum().backward()
+    assert torch.equal(x.grad, reference.grad)
+
+
+def test_scores_come_from_passes_that_give_the_logits_of_one_pass(held_out):
+    images, labels = held_out  # 500 gratings: passes of 128, 128, 128 and 116
+    assert len(labels) % normative.EVALUATION_BATCH_SIZE
+    model = normative.TiltCNN(seed=3).eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(images))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.as_tensor(labels, dtype=torch.float32))
+    scores = normative.evaluate_tilt(model, images, labels)
+    assert scores["loss"] == pytest.approx(float(loss), rel=1e-6)
+    assert scores["accuracy"] == ((logits > 0).numpy() == labels).mean()
+
+
 def test_trains_quickly_to_high_held_out_accuracy(held_out):
     images, labels = tilt_data(300, seed=1)
     model = normative.TiltCNN(seed=0)

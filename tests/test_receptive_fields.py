@@ -162,6 +162,51 @@ def test_the_maps_depend_on_the_seed_but_not_on_the_batch_size(images):
         assert not np.allclose(other[layer], whole[layer])
 
 
+def test_the_maps_are_the_definition_computed_one_occluded_image_at_a_time(images):
+    """The module docstring's D_u(y, x), written out with numpy loops: every image, patch
+    centre and noise draw (seeded by (seed, image, position)), the patch clipped at the
+    border. 2 images × 48 centres × 3 draws = 288 occluded images: one batch, which runs
+    through the network in passes of at most rf.CPU_PASS_SIZE on the CPU."""
+    model = conv_network(pool_size=4)
+    units = {"conv": [conv_unit(0, 12, 15), conv_unit(1, 0, 31)], "pool": [5, 40]}
+    patch_size, stride, n_draws, seed = 4, 4, 3, 7  # an even patch: centred up-left
+    assert len(images) * (HEIGHT // stride) * (WIDTH // stride) * n_draws > rf.CPU_PASS_SIZE
+    maps = rf.discrepancy_maps(model, images, units, patch_size=patch_size, stride=stride,
+                               n_draws=n_draws, seed=seed, batch_size=1024, progress=False)
+
+    def activations(stimuli):  # (n, H, W) → {layer: (n, n_units)}, by the layers themselves
+        conv = model.conv(torch.from_numpy(stimuli)[:, None])
+        pool = model.pool(model.relu(conv))
+        return {"conv": conv.flatten(1)[:, units["conv"]].numpy(),
+                "pool": pool.flatten(1)[:, units["pool"]].numpy()}
+
+    centres_y, centres_x = rf.patch_centres(HEIGHT, WIDTH, stride)
+    occluded, index = [], []
+    for g, image in enumerate(images):
+        for k, (y, x) in enumerate((y, x) for y in centres_y for x in centres_x):
+            noise = rf.draw_noise(np.random.default_rng([seed, g, k]),
+                                  (n_draws, patch_size, patch_size), "uniform", (0.0, 1.0))
+            for draw in noise:
+                stimulus = image.copy()
+                for i in range(patch_size):
+                    for j in range(patch_size):
+                        row, column = y - (patch_size - 1) // 2 + i, x - (patch_size - 1) // 2 + j
+                        if 0 <= row < HEIGHT and 0 <= column < WIDTH:
+                            stimulus[row, column] = draw[i, j]
+                occluded.append(stimulus)
+                index.append((g, k))
+    with torch.no_grad():
+        original, changed = activations(images), activations(np.stack(occluded))
+    image_of, position_of = np.array(index).T
+    for layer, recorded in changed.items():
+        change = np.abs(recorded.astype(np.float64) - original[layer][image_of])
+        expected = np.stack([change[position_of == k].mean(axis=0)
+                             for k in range(centres_y.size * centres_x.size)])
+        np.testing.assert_allclose(maps[layer], expected.T.reshape(-1, *maps[layer].shape[1:]),
+                                   rtol=1e-6, atol=1e-7)
+        assert (maps[layer].max(axis=(1, 2)) > 0).all()
+
+
 def test_default_units_are_the_centre_of_each_channel_or_every_unit():
     units = rf.default_units({"conv": (6, 48, 64), "pool": (6, 6, 8), "fc": (10,),
                               "wide": (1000,)}, max_units=64)

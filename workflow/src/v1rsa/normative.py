@@ -36,14 +36,46 @@ _DEFAULT_ARCHITECTURE = {
     "image_shape": (48, 64),
 }
 
+#: Images per forward pass when a model is scored. On a CPU, one pass over 1000 gratings makes
+#: a fresh 74 MB tensor per layer (page faults, cache misses); passes of 128 reuse memory that is
+#: already in cache and run about 3 times faster. The logits can differ from one pass's by float
+#: rounding at most (the linear layers' blocking may depend on the batch; at the default sizes
+#: they are bitwise the same).
+EVALUATION_BATCH_SIZE = 128
+
+
+class TileMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d(pool_size)``: the maximum of each non-overlapping pool_size × pool_size
+    tile, (n, C, H, W) → (n, C, H // pool_size, W // pool_size), remainders dropped.
+
+    Where no gradient is needed (scoring, recorded activations, occlusion) the maximum is taken
+    over each tile's rows, then over those row maxima: the same numbers (a maximum does not
+    round), about 3 times faster on a CPU than ``max_pool2d``, which also finds the argmax for
+    a backward pass. Where a gradient is needed it is ``nn.MaxPool2d`` itself, so training is
+    unchanged.
+    """
+
+    def __init__(self, pool_size: int):
+        super().__init__(pool_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (n, C, H, W) float → (n, C, H // pool_size, W // pool_size)."""
+        if x.requires_grad or x.ndim != 4:
+            return super().forward(x)
+        size = self.kernel_size
+        n_rows, n_columns = x.shape[2] // size, x.shape[3] // size
+        tiles = x[:, :, :n_rows * size, :n_columns * size]
+        return tiles.unflatten(2, (n_rows, size)).amax(3).unflatten(3, (n_columns, size)).amax(4)
+
 
 class TiltCNN(nn.Module):
     """Grating image (48 × 64 by default) → logit of P(tilted right).
 
     Submodules: ``conv`` Conv2d(1, n_channels, kernel_size, 'same' padding), ``conv_norm``
-    (BatchNorm2d when ``batch_norm``, else identity), ``pool`` MaxPool2d(pool_size) applied to
-    ReLU(conv) — n_channels × H/pool × W/pool units (6 × 6 × 8 = 288) —, ``dropout`` on the
-    flattened pool units, ``fc`` Linear(→ hidden), ``out`` Linear(hidden → 1).
+    (BatchNorm2d when ``batch_norm``, else identity), ``pool`` MaxPool2d(pool_size) (as
+    :class:`TileMaxPool2d`) applied to ReLU(conv) — n_channels × H/pool × W/pool units
+    (6 × 6 × 8 = 288) —, ``dropout`` on the flattened pool units, ``fc`` Linear(→ hidden),
+    ``out`` Linear(hidden → 1).
     ``handmade_init`` sets the conv weights to :func:`v1rsa.stimuli.handmade_filters` (needs 6
     channels of 7 × 7) and the conv bias to 0. The other weights are drawn with PyTorch's default
     initialisation from ``seed`` (the global random state is left alone).
@@ -84,7 +116,7 @@ class TiltCNN(nn.Module):
             torch.manual_seed(seed)
             self.conv = nn.Conv2d(1, n_channels, kernel_size, padding=kernel_size // 2)
             self.conv_norm = nn.BatchNorm2d(n_channels) if batch_norm else nn.Identity()
-            self.pool = nn.MaxPool2d(pool_size)
+            self.pool = TileMaxPool2d(pool_size)
             self.dropout = nn.Dropout(dropout)
             self.fc = nn.Linear(int(np.prod(self.pool_shape)), hidden)
             self.out = nn.Linear(hidden, 1)
@@ -140,7 +172,8 @@ def _evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> d
     model.eval()
     try:
         with torch.no_grad():
-            logits = model(images)
+            logits = torch.cat([model(images[start:start + EVALUATION_BATCH_SIZE])
+                                for start in range(0, len(images), EVALUATION_BATCH_SIZE)])
             loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
             n_correct = ((logits > 0).float() == labels).sum()
     finally:
@@ -151,7 +184,8 @@ def _evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> d
 def evaluate_tilt(model: TiltCNN, images, labels, device: str | torch.device = "cpu") -> dict:
     """Accuracy (fraction correct, right = logit > 0) and mean BCE loss on ``images``.
 
-    images: (n, H, W) float; labels: (n,) 0/1. Returns ``{"accuracy": float, "loss": float}``.
+    images: (n, H, W) float; labels: (n,) 0/1, run in passes of :data:`EVALUATION_BATCH_SIZE`.
+    Returns ``{"accuracy": float, "loss": float}``.
     """
     device = pick_device(str(device))
     images, labels = _as_tilt_data(images, labels, model.image_shape, "evaluate_tilt")

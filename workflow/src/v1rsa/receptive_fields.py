@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 
 NOISE_DISTRIBUTIONS = ("uniform", "gaussian", "binary")
 
+#: Most occluded images per forward pass on a CPU. A pass over 1024 images of 48 × 64 makes a
+#: fresh tensor of ~75 MB per convolutional layer (page faults, cache misses); passes of 128
+#: reuse memory that is already in cache and run about 3 times faster (the normative CNN).
+CPU_PASS_SIZE = 128
+
 
 def patch_centres(height: int, width: int, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns (pixels, int64) of the patch centres: ``0, stride, 2·stride, …``."""
@@ -114,8 +119,9 @@ def discrepancy_maps(
     transform: maps a (b, H, W) tensor of stimuli to the network's input (e.g.
     :func:`v1rsa.activations.adapt_images`); None adds a channel dim. Every image is occluded at
     every patch centre of :func:`patch_centres` with ``n_draws`` noise patches; the occluded
-    images (positions × draws, for as many images as fit) go through the network as batches of
-    about ``batch_size``, on ``device``, under ``torch.inference_mode``. The noise of image
+    images (positions × draws, for as many images as fit) are made in batches of about
+    ``batch_size`` and go through the network on ``device``, under ``torch.inference_mode``, in
+    passes of ``batch_size`` (on a CPU at most :data:`CPU_PASS_SIZE`). The noise of image
     ``g`` at position ``k`` is drawn by ``numpy.random.default_rng([seed, g, k])``, so the maps
     depend neither on ``batch_size`` nor on the device. Returns ``{layer: (n_units, n_y, n_x)
     float32}`` (module docstring).
@@ -147,8 +153,9 @@ def discrepancy_maps(
     left = torch.as_tensor(centres_x - (patch_size - 1) // 2 + patch_size, device=device)
     offsets = torch.arange(patch_size, device=device)
     images = images.to(device=device, dtype=torch.float32)
+    pass_size = min(batch_size, CPU_PASS_SIZE) if device.type == "cpu" else batch_size
 
-    original = record_activations(model, transform(images), layers, batch_size=batch_size,
+    original = record_activations(model, transform(images), layers, batch_size=pass_size,
                                   device=device, units=units)
     totals = {layer: np.zeros((n_positions, original[layer].shape[1])) for layer in layers}
     pairs_per_batch = max(1, batch_size // n_draws)  # (image, position) pairs, all draws each
@@ -173,10 +180,11 @@ def discrepancy_maps(
             sample = torch.arange(occluded.shape[0], device=device)[:, None, None]
             occluded[sample, rows[:, :, None], columns[:, None, :]] = torch.as_tensor(
                 patches, device=device).reshape(-1, patch_size, patch_size)
-            occluded = occluded[:, patch_size:patch_size + height, patch_size:patch_size + width]
+            # contiguous: the convolution reads a strided crop about 10 % slower than a copy
+            occluded = occluded[:, patch_size:patch_size + height,
+                                patch_size:patch_size + width].contiguous()
             recorded = record_activations(model, transform(occluded), layers,
-                                          batch_size=occluded.shape[0], device=device,
-                                          units=units)
+                                          batch_size=pass_size, device=device, units=units)
             for layer in layers:
                 change = np.abs(recorded[layer].reshape(len(pair), n_draws, -1)
                                 - original[layer][image][:, None])
