@@ -1,6 +1,9 @@
 """The encoding model (grating → neurons), its R², noise ceiling and mean-tuning baseline."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -228,3 +231,35 @@ def test_fused_read_out_step_equals_the_torch_step():
     weights = results[True, 7][0].double()
     assert results[True, 7][2][-1] == pytest.approx(
         (weights.square().sum().item(), weights.abs().sum().item()), rel=1e-6)
+
+
+def test_read_out_step_kernel_is_the_same_on_one_and_two_threads():
+    from v1rsa import _kernels
+
+    rng = np.random.default_rng(5)
+    start = rng.normal(size=(150, 33)).astype(np.float32)  # > one chunk of 64 rows
+    gradient = rng.normal(size=start.shape).astype(np.float32)
+    results = []
+    for n_threads in (1, 2):
+        weights, buffer = start.copy(), np.zeros_like(start)
+        squares, absolutes = np.empty(150), np.empty(150)
+        with _kernels.threads(n_threads):
+            for first in (True, False):
+                _kernels.penalised_momentum_rows(weights, gradient, buffer, 0.1, 0.9, 0.05, 0.01,
+                                                 first, squares, absolutes)
+        results.append((weights, buffer, squares, absolutes))
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(results[0][2], (results[0][0].astype(np.float64) ** 2).sum(axis=1),
+                               rtol=1e-6)
+
+
+def test_compiled_kernels_leave_torch_on_the_threads_it_was_given():
+    """numba's OpenMP layer would raise the shared OpenMP runtime to all cores on launch."""
+    code = ("import torch; from v1rsa import _kernels; import numba; numba.get_num_threads(); "
+            "print(torch.get_num_threads())")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("NUMBA_THREADING_LAYER", None)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "1"

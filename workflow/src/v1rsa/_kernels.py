@@ -16,10 +16,20 @@ directory at all, the kernels are compiled in every process instead, with a warn
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import numba
 import numpy as np
+
+# numba's OpenMP threading layer (its default where OpenMP is found) shares the process's OpenMP
+# runtime with torch: launching it sets the runtime's thread count to numba's pool (all cores),
+# and from then on torch runs every operation on all cores, whatever OMP_NUM_THREADS (a
+# Snakemake job's threads) said. Beside another job that costs a wait for a core at each of
+# torch's parallel regions: the encoding model ran 5 times slower. The workqueue layer has
+# threads of its own. A layer chosen in the environment (NUMBA_THREADING_LAYER) is kept.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 # Permutations per block of the permutation kernel: the block's gathered rows stay in L1 while
 # each candidate's slice of weights is read once per block instead of once per permutation.
@@ -319,32 +329,58 @@ def _sum_squares_and_absolutes(values):
     return squares, absolutes
 
 
+@_compiled()
+def _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
+                              absolutes, start, stop, updated):
+    """:func:`penalised_momentum_rows` on rows ``start:stop`` (``updated``: float64 scratch)."""
+    n_columns = weights.shape[1]
+    for row in range(start, stop):
+        w_row, g_row, b_row = weights[row], gradient[row], buffer[row]
+        if first:
+            for column in range(n_columns):
+                w = w_row[column]
+                b = g_row[column] + 2.0 * l2 * w + l1 * np.sign(w)
+                b_row[column] = b
+                updated[column] = w - lr * b
+                w_row[column] = updated[column]
+        else:
+            for column in range(n_columns):
+                w = w_row[column]
+                b = momentum * b_row[column] + (g_row[column] + 2.0 * l2 * w + l1 * np.sign(w))
+                b_row[column] = b
+                updated[column] = w - lr * b
+                w_row[column] = updated[column]
+        squares[row], absolutes[row] = _sum_squares_and_absolutes(updated)
+
+
 @_compiled(parallel=True)
+def _penalised_momentum_parallel(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
+                                 absolutes):
+    n_rows = weights.shape[0]
+    for chunk in numba.prange((n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK):
+        _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, first,
+                                  squares, absolutes, chunk * _ROWS_PER_CHUNK,
+                                  min(n_rows, (chunk + 1) * _ROWS_PER_CHUNK),
+                                  np.empty(weights.shape[1]))
+
+
 def penalised_momentum_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
                             absolutes):
     """One SGD-with-momentum step of each row of ``weights`` on ``gradient`` + 2·l2·w +
     l1·sign(w), in place (``buffer``: the momentum, overwritten when ``first``), with Σ w² and
     Σ |w| of each updated row (before rounding to ``weights``' dtype) in ``squares`` and
     ``absolutes``. The update is elementwise, so its loop vectorises and its values do not
-    depend on the order; only the two sums are reassociated."""
-    n_rows, n_columns = weights.shape
-    for chunk in numba.prange((n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK):
-        updated = np.empty(n_columns)
-        for row in range(chunk * _ROWS_PER_CHUNK, min(n_rows, (chunk + 1) * _ROWS_PER_CHUNK)):
-            w_row, g_row, b_row = weights[row], gradient[row], buffer[row]
-            if first:
-                for column in range(n_columns):
-                    w = w_row[column]
-                    b = g_row[column] + 2.0 * l2 * w + l1 * np.sign(w)
-                    b_row[column] = b
-                    updated[column] = w - lr * b
-                    w_row[column] = updated[column]
-            else:
-                for column in range(n_columns):
-                    w = w_row[column]
-                    b = momentum * b_row[column] + (g_row[column] + 2.0 * l2 * w
-                                                    + l1 * np.sign(w))
-                    b_row[column] = b
-                    updated[column] = w - lr * b
-                    w_row[column] = updated[column]
-            squares[row], absolutes[row] = _sum_squares_and_absolutes(updated)
+    depend on the order; only the two sums are reassociated.
+
+    On one thread (:func:`threads`) it runs in the calling thread: a parallel region hands its
+    work to numba's worker thread, and when another process keeps the other core busy, each
+    hand-over waits for the scheduler (the encoder called it 93 times per iteration, and ran
+    five times slower beside another job).
+    """
+    if numba.get_num_threads() == 1:
+        _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, first,
+                                  squares, absolutes, 0, weights.shape[0],
+                                  np.empty(weights.shape[1]))
+    else:
+        _penalised_momentum_parallel(weights, gradient, buffer, lr, momentum, l2, l1, first,
+                                     squares, absolutes)
