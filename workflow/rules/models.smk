@@ -98,9 +98,10 @@ rule train_encoder:
         handmade_init=config["encoder"]["handmade_init"],
         training=lambda w: select(config["encoder"], "lr", "momentum", "n_iterations", "l2", "l1"),
         device=config["device"],
-    # the longest job, and the RSA waits for it: start it as soon as its data exist, on one
-    # thread (a 2-thread job waits until both cores are free at once, which on 2 cores is late)
-    priority: 10
+    # the longest job, and the RSA waits for it: start it as soon as its data exist, before the
+    # rest of the RSA's chain (priority 10), on one thread (a 2-thread job waits until both
+    # cores are free at once, which on 2 cores is late)
+    priority: 20
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
