@@ -31,7 +31,7 @@ from v1rsa.decoding import (
     decoding_split,
     test_predictions,
 )
-from v1rsa.training import pick_device, seed_everything
+from v1rsa.training import SGD, pick_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ def train_decoder(
         val_targets = _targets(model, kind, y_val, device)
         val_true_deg = np.remainder(np.asarray(y_val, dtype=np.float64), model.period)
     loss_fn = nn.NLLLoss() if kind == "classifier" else nn.MSELoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = SGD(model.parameters(), lr=lr)
     n_train = inputs.shape[0]
     batch_size = n_train if batch_size is None else int(batch_size)
     log_every = max(1, n_iterations // 10)

@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from v1rsa.stimuli import handmade_filters, image_batch
-from v1rsa.training import pick_device
+from v1rsa.training import SGD, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def train_normative(
         val_images, val_labels = val_images.to(device), val_labels.to(device)
     model.to(device)
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    optimizer = SGD(model.parameters(), lr=lr, momentum=momentum)
     loss_fn = nn.BCEWithLogitsLoss()
     order_generator = torch.Generator().manual_seed(seed)
     n_images = images.shape[0]
