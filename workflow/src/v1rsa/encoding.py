@@ -232,8 +232,8 @@ def _read_out_step(weights: torch.Tensor, d_predicted: torch.Tensor, features: t
     on the gradient d_predictedᵀ · features + 2·l2·w + l1·sign(w).
 
     d_predicted: (n_images, n_neurons), ∂MSE/∂predicted; features: (n_images, n_features);
-    buffer: the momentum, like ``weights`` (any values when ``first``: torch.optim.SGD starts it
-    at the first gradient). Returns Σ w² and Σ |w| of the updated weights. ``fused`` (default: on
+    buffer: the momentum, like ``weights`` (any values when ``first``: SGD with momentum starts
+    it at the first gradient). Returns Σ w² and Σ |w| of the updated weights. ``fused`` (default: on
     the CPU) computes the gradient ``tile_rows`` rows at a time and steps each tile in one
     compiled pass (:func:`v1rsa._kernels.penalised_momentum_rows`) while it is in cache; the
     products and the updates are the same numbers as the whole-matrix torch operations.

@@ -77,7 +77,7 @@ class SGD:
                 if buffer is None:
                     buffer = self._buffers[index] = grad.detach().clone()
                 else:
-                    buffer.mul_(self.momentum).add_(grad, alpha=1)
+                    buffer.mul_(self.momentum).add_(grad)
                 grad = buffer
             param.add_(grad, alpha=-self.lr)
 
