@@ -192,6 +192,16 @@ def test_same_seed_gives_identical_weights_and_a_history(population):
     assert {"median_abs_error_deg", "fraction_within_5deg"} <= set(history[-1])
 
 
+def test_progress_bar_redraws_at_its_own_pace_not_every_iteration(population, capsys):
+    # a stage's log file holds its progress bar: 1,000 iterations must not write 1,000 lines
+    model = decoders.CircularRegressor(N_NEURONS, hidden=8)
+    decoders.train_decoder(model, population["x_train"], population["y_train"], kind="circular",
+                           lr=0.05, n_iterations=300, seed=0, device="cpu", progress=True)
+    bar = capsys.readouterr().err
+    assert "300/300" in bar and "loss=" in bar
+    assert bar.count("\r") < 30
+
+
 @pytest.mark.parametrize("kind", ["regressor", "circular"])
 def test_full_batch_training_in_the_data_span_takes_the_plain_sgd_steps(kind):
     """More neurons than samples, no penalty: the first layer trains as W₀ + Cᵀ X, and must

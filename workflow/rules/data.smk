@@ -43,6 +43,9 @@ rule simulate:
         "logs/{dataset}/simulate.log",
     benchmark:
         "benchmarks/{dataset}/simulate.tsv"
+    # every stage waits for the data: made before anything else that is ready (the encoder,
+    # the longest job, has priority 20 too)
+    priority: 20
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
@@ -79,6 +82,9 @@ rule download:
         "logs/{dataset}/download_{suffix}.log",
     benchmark:
         "benchmarks/{dataset}/download_{suffix}.tsv"
+    # every stage waits for the data: made before anything else that is ready (the encoder,
+    # the longest job, has priority 20 too)
+    priority: 20
     resources:
         runtime=lambda wildcards, attempt: 60 * attempt,
     retries: 1
@@ -119,6 +125,9 @@ rule zscore:
         "logs/{dataset}/zscore.log",
     benchmark:
         "benchmarks/{dataset}/zscore.tsv"
+    # every stage waits for the data: made before anything else that is ready (the encoder,
+    # the longest job, has priority 20 too)
+    priority: 20
     resources:
         mem_mb=zscore_mem_mb,
         runtime=lambda wildcards, attempt: 20 * attempt,

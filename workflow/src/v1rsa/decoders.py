@@ -365,7 +365,9 @@ def train_decoder(
             metrics = decoding_metrics(_decode_output(model, kind, val_output), val_true_deg,
                                        model.period)
             history.append({"epoch": epoch, "split": "val", "loss": val_loss, **metrics})
-        bar.set_postfix(loss=f"{row['loss']:.4g}")
+        # refresh=False: the bar redraws at its own pace (tqdm's mininterval), not on each of
+        # 1,000 iterations (a log file got a line per iteration)
+        bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
         if epoch % log_every == 0 or epoch == n_iterations:
             message = (f"{kind} decoder: iteration {epoch}/{n_iterations}, "
                        f"train loss {row['loss']:.4g}")
