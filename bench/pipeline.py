@@ -5,17 +5,21 @@
 
 Runs the workflow in a temporary copy of the repository, then prints each job's wall time, CPU
 time and peak memory from Snakemake's `benchmark:` files, the end-to-end wall time, and the time
-of a no-op rerun (`snakemake` when everything is up to date). Not a test: nothing is asserted.
+of a no-op rerun (`snakemake` when everything is up to date). With --startup, also each job's
+start-up: the time a fresh Python takes to run its script's imports, before any work (the part of
+a job that fewer or larger jobs would save). Not a test: nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -42,11 +46,66 @@ def benchmark_table(workdir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("wall_s", ascending=False)
 
 
+def rule_scripts(workdir: Path) -> dict[str, str]:
+    """The script of each rule (``use rule a as b`` inherits a's), from workflow/rules/*.smk."""
+    scripts, aliases = {}, []
+    for path in sorted((workdir / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):(.*?)(?=^\S|\Z)", text, re.M | re.S):
+            script = re.search(r'script:\s*"([^"]+)"', match.group(2))
+            if script:
+                scripts[match.group(1)] = (path.parent / script.group(1)).resolve()
+        aliases.extend(re.findall(r"^use rule (\w+) as (\w+)", text, re.M))
+    scripts.update({alias: scripts[rule] for rule, alias in aliases if rule in scripts})
+    return {rule: str(script) for rule, script in scripts.items()}
+
+
+def job_rules(workdir: Path) -> dict[str, str]:
+    """The rule of each benchmark file, from the first Snakemake log of the run."""
+    log = sorted((workdir / ".snakemake" / "log").glob("*.log"))[0].read_text()
+    rules = {}
+    for block in re.split(r"^(?:local)?rule ", log, flags=re.M)[1:]:
+        benchmark = re.search(r"^\s+benchmark: (\S+)", block, re.M)
+        if benchmark:
+            rules[str(Path(benchmark.group(1)).relative_to("benchmarks").with_suffix(""))] = \
+                block.split(":", 1)[0]
+    return rules
+
+
+def startup_seconds(script: str, workdir: Path, repeats: int = 2) -> float:
+    """Wall time of a fresh Python running the top-level imports of ``script`` (best of
+    ``repeats``), with the thread settings Snakemake gives a one-thread job."""
+    tree = ast.parse(Path(script).read_text())
+    imports = [ast.unparse(node) for node in tree.body
+               if isinstance(node, ast.Import)
+               or isinstance(node, ast.ImportFrom) and node.module != "__future__"]
+    env = {**os.environ, **{name: "1" for name in
+                            ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "\n".join(imports)], cwd=workdir, env=env, check=True)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def add_startup(table: pd.DataFrame, workdir: Path) -> pd.DataFrame:
+    scripts, rules = rule_scripts(workdir), job_rules(workdir)
+    per_script = {}
+    for job in table["job"]:
+        script = scripts[rules[job]]
+        if script not in per_script:
+            per_script[script] = startup_seconds(script, workdir)
+    return table.assign(startup_s=[per_script[scripts[rules[job]]] for job in table["job"]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default=None, help="extra config file (e.g. smoke)")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folder")
+    parser.add_argument("--startup", action="store_true",
+                        help="also time each job's start-up (its script's imports)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="v1rsa-bench-"))
@@ -63,11 +122,16 @@ def main() -> None:
     cold = run_snakemake(workdir, snakemake_args)
     noop = run_snakemake(workdir, snakemake_args)
     table = benchmark_table(workdir)
+    if args.startup:
+        table = add_startup(table, workdir)
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; config: {args.configfile or 'config/config.yaml'}")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
     print(f"\njobs: {len(table)}; sum of job wall times: {table['wall_s'].sum():.1f} s")
+    if args.startup:
+        print(f"start-up (each job's imports in a fresh Python): {table['startup_s'].sum():.1f} s "
+              "of that sum")
     print(f"end to end, cold: {cold:.1f} s")
     print(f"no-op rerun: {noop:.1f} s")
     if args.keep:
