@@ -27,8 +27,9 @@ def planned_jobs(workdir: Path, *configfiles: str) -> list[tuple[str, dict]]:
     """The jobs `snakemake -n` would run: (rule, wildcards) pairs."""
     result = snakemake(workdir, "-n", "--configfile", "config/smoke.yaml", *configfiles)
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
-        match = re.match(r"(?:local)?rule (\w+):", block)
+    # a group's jobs (the RSA chain) are listed indented under "Group job rsa"
+    for block in re.split(r"\n(?= *(?:local)?rule \w+:)", result.stdout):
+        match = re.match(r" *(?:local)?rule (\w+):", block)
         if match:
             wildcards = re.search(r"wildcards: (.*)", block)
             pairs = wildcards.group(1).split(", ") if wildcards else []

@@ -157,13 +157,22 @@ def submitted_rules(output: str) -> Counter:
 
 
 @pytest.mark.slurm
-def test_every_job_of_the_smoke_run_is_one_completed_slurm_job(slurm_runs):
+def test_every_job_of_the_smoke_run_is_one_completed_slurm_job_and_the_rsa_chain_one(slurm_runs):
     print(f"SLURM runs took {slurm_runs.seconds:.0f} s")
-    jobs = slurm_runs.main_jobs
-    expected = submitted_rules(slurm_runs.main_output)
-    assert expected["train_normative"] == 1 and expected["rsa"] == 1
+    jobs, output = slurm_runs.main_jobs, slurm_runs.main_output
+    expected = submitted_rules(output)
+    assert expected["train_normative"] == 1 and expected["train_encoder"] == 1
     assert "gratings" not in expected and "all" not in expected  # local rules
-    assert Counter(job["rule"] for job in jobs) == expected
+    # the RSA chain went out as one group job: its rules are listed under "Group job rsa"
+    assert re.findall(r"Group job (\w+) \(", output) == ["rsa"]
+    grouped = Counter(re.findall(r"^    rule (\w+):$", output, flags=re.MULTILINE))
+    assert grouped == Counter({"rdm_v1": 1, "rdm": 2, "rsa": 1, "plot_rdms": 2, "plot_rsa": 1})
+    assert not set(grouped) & set(expected)
+    # the plugin names a group job's SLURM job after the group and its rules
+    group_jobs = [job for job in jobs if job["rule"] not in expected]
+    assert len(group_jobs) == 1 and group_jobs[0]["rule"].startswith("rsa_")
+    assert all(name in group_jobs[0]["rule"] for name in grouped)
+    assert Counter(job["rule"] for job in jobs if job not in group_jobs) == expected
     assert len({job["Comment"] for job in jobs}) == len(jobs)  # one SLURM job per snakemake job
     assert {job["State"] for job in jobs} == {"COMPLETED"}
 
@@ -230,7 +239,8 @@ def test_the_gpu_request_follows_the_configured_device(tmp_path, device, gpus):
     (workdir / "device.yaml").write_text(f"device: {device}\n")
     result = snakemake(workdir, "-n", "--workflow-profile", PROFILE,
                        "--configfile", "config/smoke.yaml", "device.yaml")
-    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=\n\n|\Z)", result.stdout, re.M | re.S)
+    # grouped jobs (the RSA chain) are listed indented under their group
+    jobs = re.findall(r"^ *(?:local)?rule (\w+):\n(.*?)(?=\n\n|\Z)", result.stdout, re.M | re.S)
     requested = {}
     for rule, body in jobs:
         resources = re.search(r"resources: (.*)", body)

@@ -260,6 +260,7 @@ rule plot_rdms:
         title=network_title,
         rows_deg=FIGURES["rdm_rows_deg"],
         dpi=FIGURES["dpi"],
+    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,
@@ -281,6 +282,7 @@ rule plot_rsa:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
     params:
         dpi=FIGURES["dpi"],
+    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,4 +1,9 @@
 # Representational dissimilarity matrices of V1 and of every network layer, and their comparison.
+#
+# On a cluster, this chain (V1's RDM, each network's, the RSA, and the RDM and RSA figures) runs as
+# one job per dataset (group "rsa"): each of them is seconds of work, while each cluster job
+# starts Snakemake anew (about 10 s on the test cluster) and waits for a status check before the
+# next can be submitted. A local run ignores groups.
 
 
 rule rdm_v1:
@@ -12,6 +17,7 @@ rule rdm_v1:
         conditions=config["rdm"]["conditions"],
     # a second of work: on one thread it need not wait for both cores to be free at once
     priority: 10
+    group: "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
@@ -35,6 +41,7 @@ rule rdm:
     params:
         method=config["rdm"]["method"],
     priority: 10
+    group: "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
@@ -69,6 +76,7 @@ rule rsa:
                                     "ci_level"),
         conditions=config["rdm"]["conditions"],
     priority: 10
+    group: "rsa"
     # one thread: 0.3 s slower than two, but a 2-thread job waits until both cores are free
     threads: 1
     resources:
