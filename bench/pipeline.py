@@ -16,10 +16,10 @@ import argparse
 import ast
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
-import re
 import tempfile
 import time
 from pathlib import Path

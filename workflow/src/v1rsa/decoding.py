@@ -11,8 +11,8 @@ shares and the linear decoder of Stringer et al. 2021.
 
 The course's torch networks are in :mod:`v1rsa.decoders`; the jobs that fit only the ridge
 decoder start without importing torch, and scipy (0.3 s) is imported where the ridge decoder
-needs it, not by the torch decoders' jobs that import this module. All angles are in degrees. Responses are
-``(n_samples, n_neurons)``: single trials or orientation-binned conditions alike.
+needs it, not by the torch decoders' jobs that import this module. All angles are in degrees.
+Responses are ``(n_samples, n_neurons)``: single trials or orientation-binned conditions alike.
 """
 
 from __future__ import annotations
