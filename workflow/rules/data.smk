@@ -82,9 +82,7 @@ rule download:
         "logs/{dataset}/download_{suffix}.log",
     benchmark:
         "benchmarks/{dataset}/download_{suffix}.tsv"
-    # every stage waits for the data: made before anything else that is ready (the encoder,
-    # the longest job, has priority 20 too)
-    priority: 20
+    priority: 20  # the data first, as simulate's
     resources:
         runtime=lambda wildcards, attempt: 60 * attempt,
     retries: 1
@@ -125,9 +123,7 @@ rule zscore:
         "logs/{dataset}/zscore.log",
     benchmark:
         "benchmarks/{dataset}/zscore.tsv"
-    # every stage waits for the data: made before anything else that is ready (the encoder,
-    # the longest job, has priority 20 too)
-    priority: 20
+    priority: 20  # the data first, as simulate's
     resources:
         mem_mb=zscore_mem_mb,
         runtime=lambda wildcards, attempt: 20 * attempt,
