@@ -111,7 +111,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import scipy.linalg
-import scipy.signal
 import scipy.special
 import threadpoolctl
 import xarray as xr
@@ -180,6 +179,8 @@ def _harmonic_coefficients(
 
 def _running_state(rng: np.random.Generator, n_trials: int) -> np.ndarray:
     """Stationary AR(1) with unit variance over trials in presentation order."""
+    import scipy.signal  # not at the top: plot_data imports this module and skips its 0.5 s
+
     innovations = rng.standard_normal(n_trials)
     innovations[1:] *= np.sqrt(1.0 - RUNNING_AR**2)
     return scipy.signal.lfilter([1.0], [1.0, -RUNNING_AR], innovations)
