@@ -46,3 +46,15 @@ def test_training_does_not_import_torch_dynamo():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_saved_weights_are_the_same_bytes_whatever_the_file(tmp_path):
+    """A rerun that learns the same weights writes the same file (no temporary name inside)."""
+    model = torch.nn.Linear(4, 3)
+    paths = [tmp_path / "a" / "model.pt", tmp_path / "b" / "weights.pt"]
+    for path in paths:
+        path.parent.mkdir()
+        training.save_state_dict(model, path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    loaded = training.load_state_dict(torch.nn.Linear(4, 3), paths[1])
+    assert torch.equal(loaded.weight, model.weight) and torch.equal(loaded.bias, model.bias)

@@ -89,10 +89,15 @@ def limit_threads(n_threads: int | None) -> None:
 
 
 def save_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Save only ``module.state_dict()`` (tensors moved to the CPU), atomically."""
+    """Save only ``module.state_dict()`` (tensors moved to the CPU), atomically.
+
+    The same weights give the same bytes: saved to a path, torch names the archive's folder
+    after the file (here a temporary name that changes each run); saved to an open file, it
+    names it ``archive``.
+    """
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save(state, file)
 
 
 def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
