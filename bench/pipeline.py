@@ -117,7 +117,8 @@ def main() -> None:
             shutil.copy2(source, workdir / name)
     snakemake_args = ["--cores", args.cores]
     if args.configfile:
-        snakemake_args += ["--configfile", args.configfile]
+        # absolute: Snakemake runs in the temporary copy, which has config/ but not bench/
+        snakemake_args += ["--configfile", str(Path(args.configfile).resolve())]
 
     cold = run_snakemake(workdir, snakemake_args)
     noop = run_snakemake(workdir, snakemake_args)
