@@ -91,11 +91,21 @@ def _same_attributes(a: dict, b: dict) -> bool:
                                         for k in a)
 
 
+def _variable_difference(a: xr.DataArray, b: xr.DataArray, block: int = 2**24) -> float:
+    """:func:`_array_difference` of two variables read ~``block`` values at a time along their
+    first axis, so that a recording larger than memory can be compared."""
+    if a.shape != b.shape or a.ndim == 0:
+        return _array_difference(a.values, b.values)
+    rows = max(1, block // max(1, math.prod(a.shape[1:])))
+    return max(_array_difference(a[start:start + rows].values, b[start:start + rows].values)
+               for start in range(0, max(a.shape[0], 1), rows))
+
+
 def netcdf_difference(a: Path, b: Path) -> tuple[float, str]:
     with xr.open_dataset(a, engine="h5netcdf") as data_a, \
          xr.open_dataset(b, engine="h5netcdf") as data_b:
         names = set(data_a.variables) | set(data_b.variables)
-        differences = {name: _array_difference(data_a[name].values, data_b[name].values)
+        differences = {name: _variable_difference(data_a[name], data_b[name])
                        if name in data_a.variables and name in data_b.variables else math.inf
                        for name in names}
         for name in names & set(data_a.variables) & set(data_b.variables):

@@ -113,3 +113,11 @@ def test_compare_reports_changed_shapes_and_missing_numbers_as_infinite(tmp_path
     assert table.loc["synthetic/table.tsv", "where"] == "rows: 2 vs 1"
     assert table.loc["synthetic/models/metrics.json", "largest_difference"] == math.inf
     assert table.loc["synthetic/models/metrics.json", "where"] == "name"
+
+
+def test_netcdf_variables_are_compared_block_by_block_to_the_last_row():
+    a = xr.DataArray(np.zeros((10, 7), dtype=np.float32))
+    b = a.copy()
+    b[9, 6] = 2.5
+    assert compare_module._variable_difference(a, b, block=7) == 2.5  # one row per block
+    assert compare_module._variable_difference(a, a.copy(), block=7) == 0.0
