@@ -99,8 +99,8 @@ rule train_encoder:
         training=lambda w: select(config["encoder"], "lr", "momentum", "n_iterations", "l2", "l1"),
         device=config["device"],
     # the longest job, and the RSA waits for it: start it as soon as its data exist, before the
-    # rest of the RSA's chain (priority 10), on one thread (a 2-thread job waits until both
-    # cores are free at once, which on 2 cores is late)
+    # rest of the RSA's chain (priority 10), on one thread like every job: torch's products give
+    # other bits on other thread counts, and results must not depend on --cores (README)
     priority: 20
     threads: 1
     resources:
