@@ -5,7 +5,9 @@
 
 Runs the workflow in a temporary copy of the repository, then prints each job's wall time, CPU
 time and peak memory from Snakemake's `benchmark:` files, the end-to-end wall time, and the time
-of a no-op rerun (`snakemake` when everything is up to date). With --startup, also each job's
+of a no-op rerun (`snakemake` when everything is up to date), and the longest chain of jobs
+each using the last one's output: no number of cores finishes the run sooner than its sum. With
+--startup, also each job's
 start-up: the time a fresh Python takes to run its script's imports, before any work (the part of
 a job that fewer or larger jobs would save). Not a test: nothing is asserted.
 """
@@ -60,16 +62,48 @@ def rule_scripts(workdir: Path) -> dict[str, str]:
     return {rule: str(script) for rule, script in scripts.items()}
 
 
-def job_rules(workdir: Path) -> dict[str, str]:
-    """The rule of each benchmark file, from the first Snakemake log of the run."""
+def logged_jobs(workdir: Path) -> list[dict]:
+    """The jobs of the run's first Snakemake log, in the order they started: each job's rule,
+    input and output files, and benchmark name (None for a job without a benchmark file)."""
     log = sorted((workdir / ".snakemake" / "log").glob("*.log"))[0].read_text()
-    rules = {}
+    jobs = []
     for block in re.split(r"^(?:local)?rule ", log, flags=re.M)[1:]:
-        benchmark = re.search(r"^\s+benchmark: (\S+)", block, re.M)
-        if benchmark:
-            rules[str(Path(benchmark.group(1)).relative_to("benchmarks").with_suffix(""))] = \
-                block.split(":", 1)[0]
-    return rules
+        fields = dict(re.findall(r"^\s+(\w+): (.*)$", block, re.M))
+        benchmark = fields.get("benchmark")
+        jobs.append({
+            "rule": block.split(":", 1)[0],
+            "input": set(fields.get("input", "").split(", ")) - {""},
+            "output": set(fields.get("output", "").split(", ")) - {""},
+            "benchmark": (str(Path(benchmark).relative_to("benchmarks").with_suffix(""))
+                          if benchmark else None),
+        })
+    return jobs
+
+
+def job_rules(workdir: Path) -> dict[str, str]:
+    """The rule of each benchmark file."""
+    return {job["benchmark"]: job["rule"] for job in logged_jobs(workdir) if job["benchmark"]}
+
+
+def longest_chain(workdir: Path, table: pd.DataFrame) -> list[tuple[str, float]]:
+    """The chain of jobs, each using the previous one's output, whose wall times sum highest:
+    (rule, wall time) from first to last. However many cores, a run takes at least its sum.
+    Jobs without a benchmark file (the local rules) count zero."""
+    wall = dict(zip(table["job"], table["wall_s"], strict=True))
+    jobs = logged_jobs(workdir)  # in the order they started: every job after its inputs' jobs
+    producer, ends = {}, []  # ends[i]: (the longest chain's sum up to job i, the job before i)
+    for i, job in enumerate(jobs):
+        before = max({producer[f] for f in job["input"] if f in producer},
+                     key=lambda j: ends[j][0], default=None)
+        ends.append((wall.get(job["benchmark"], 0.0) + (ends[before][0] if before is not None
+                                                          else 0.0), before))
+        producer.update(dict.fromkeys(job["output"], i))
+    chain, i = [], max(range(len(jobs)), key=lambda j: ends[j][0])
+    while i is not None:
+        if jobs[i]["benchmark"]:
+            chain.append((jobs[i]["rule"], wall[jobs[i]["benchmark"]]))
+        i = ends[i][1]
+    return chain[::-1]
 
 
 def startup_seconds(script: str, workdir: Path, repeats: int = 2) -> float:
@@ -133,6 +167,10 @@ def main() -> None:
     if args.startup:
         print(f"start-up (each job's imports in a fresh Python): {table['startup_s'].sum():.1f} s "
               "of that sum")
+    chain = longest_chain(workdir, table)
+    print(f"longest chain of jobs (no number of cores finishes sooner): "
+          f"{sum(wall for _, wall in chain):.1f} s, "
+          + " → ".join(f"{rule} {wall:.1f}" for rule, wall in chain))
     print(f"end to end, cold: {cold:.1f} s")
     print(f"no-op rerun: {noop:.1f} s")
     if args.keep:
