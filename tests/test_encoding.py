@@ -98,8 +98,15 @@ def test_loss_is_mse_plus_l2_and_l1_on_fc_weights(synthetic_folds):
     assert history[0]["loss"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_steps_follow_the_gradient_of_the_whole_objective(synthetic_folds):
+# one tile of the 150 neurons; four, the last partial; the GPU's whole-matrix step, on the CPU
+@pytest.mark.parametrize("tile_rows", [None, 40, "whole"])
+def test_steps_follow_the_gradient_of_the_whole_objective(synthetic_folds, tile_rows,
+                                                          monkeypatch):
     """The analytic penalty gradient gives the same steps as autograd through the objective."""
+    if tile_rows == "whole":
+        monkeypatch.setattr(encoding, "_in_tiles", lambda device: False)
+    elif tile_rows:
+        monkeypatch.setattr(encoding, "_TILE_ROWS", tile_rows)
     images, _, fold_a, fold_b = synthetic_folds
     settings = {"lr": 0.05, "momentum": 0.9, "l2": 0.01, "l1": 0.001}
     model = encoding.ConvFC(N_NEURONS, seed=3)
@@ -206,52 +213,91 @@ def test_state_dict_round_trips_through_metrics_architecture(tmp_path):
         encoding.build({"n_channels": 6})
 
 
-def test_fused_read_out_step_equals_the_torch_step():
+def test_tiled_read_out_equals_the_whole_matrix_step():
+    """The CPU's tiles (:class:`_TiledReadOut`) and the GPU's whole-matrix step: same numbers."""
     generator = torch.Generator().manual_seed(0)
     start = torch.randn(40, 30, generator=generator) * 0.1
     start[0, :3] = 0.0  # sign(0) = 0: no L1 pull
-    features = torch.randn(6, 30, generator=generator)
-    d_predicted = [torch.randn(6, 40, generator=generator) for _ in range(3)]
-    results = {}
-    for fused, tile_rows in ((False, 40), (True, 7), (True, 40)):
-        weights, buffer = start.clone(), torch.empty_like(start)
-        sums = [encoding._read_out_step(weights, d, features, buffer, lr=0.1, momentum=0.9,
-                                        l2=0.05, l1=0.01, first=step == 0, fused=fused,
-                                        tile_rows=tile_rows)
-                for step, d in enumerate(d_predicted)]
-        results[fused, tile_rows] = weights, buffer, sums
-    reference_weights, reference_buffer, reference_sums = results[False, 40]
-    for key in ((True, 7), (True, 40)):
-        weights, buffer, sums = results[key]
-        np.testing.assert_allclose(weights, reference_weights, rtol=1e-5, atol=1e-7)
-        np.testing.assert_allclose(buffer, reference_buffer, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(sums, reference_sums, rtol=1e-5)
-    # tiles change nothing: each row's gradient and update are the same numbers
-    assert torch.equal(results[True, 7][0], results[True, 40][0])
-    weights = results[True, 7][0].double()
-    assert results[True, 7][2][-1] == pytest.approx(
-        (weights.square().sum().item(), weights.abs().sum().item()), rel=1e-6)
+    bias = torch.randn(40, generator=generator)
+    features = [torch.randn(6, 30, generator=generator) for _ in range(3)]
+    responses = torch.randn(6, 40, generator=generator)
+    held_out = torch.randn(6, 40, generator=generator)
+    steps = {"lr": 0.1, "momentum": 0.9, "l2": 0.05, "l1": 0.01}
+    scale = 2.0 / responses.numel()
+
+    whole, buffer = start.clone(), torch.empty_like(start)
+    expected = []
+    for step, f in enumerate(features):
+        residual = torch.addmm(bias, f, whole.T) - responses
+        d_predicted = residual * scale
+        d_features, d_bias = d_predicted @ whole, d_predicted.sum(0)
+        sums = encoding._read_out_step(whole, d_predicted, f, buffer, first=step == 0, **steps)
+        sse = (residual.double() ** 2).sum().item()
+        held_out_sse = ((residual + responses - held_out).double() ** 2).sum().item()
+        expected.append((sse, held_out_sse, d_features, d_bias, sums, whole.clone()))
+
+    for tile_rows in (7, 40):
+        weights = start.clone()
+        read_out = encoding._TiledReadOut(weights, bias, responses, held_out,
+                                          torch.empty_like(start), scale=scale,
+                                          tile_rows=tile_rows, **steps)
+        for step, f in enumerate(features):
+            sse, held_out_sse, d_features, d_bias, sums = read_out.iterate(f, step == 0, None)
+            reference = expected[step]
+            assert (sse, held_out_sse) == pytest.approx(reference[:2], rel=1e-5)
+            np.testing.assert_allclose(d_features, reference[2], rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(d_bias, reference[3], rtol=1e-5, atol=1e-7)
+            assert sums == pytest.approx(reference[4], rel=1e-5)
+            np.testing.assert_allclose(weights, reference[5], rtol=1e-5, atol=1e-7)
 
 
-def test_read_out_step_kernel_is_the_same_on_one_and_two_threads():
-    from v1rsa import _kernels
+def test_training_is_the_same_on_any_number_of_threads(synthetic_folds, monkeypatch):
+    """Tiles shared by a pool of threads: the same bits as one thread, in the same process."""
+    monkeypatch.setattr(encoding, "_TILE_ROWS", 40)  # four tiles of the 150 neurons
+    images, _, fold_a, fold_b = synthetic_folds
+    trained = []
+    for n_threads in (1, 3):
+        model = encoding.ConvFC(N_NEURONS, seed=3)
+        history = encoding.train_encoder(model, images, fold_a, lr=0.05, n_iterations=4,
+                                         val_responses=fold_b, progress=False,
+                                         n_threads=n_threads)
+        trained.append((model.state_dict(), history))
+    (one, one_history), (three, three_history) = trained
+    assert one_history == three_history
+    for name, value in one.items():
+        assert torch.equal(value, three[name]), name
 
-    rng = np.random.default_rng(5)
-    start = rng.normal(size=(150, 33)).astype(np.float32)  # > one chunk of 64 rows
-    gradient = rng.normal(size=start.shape).astype(np.float32)
-    results = []
-    for n_threads in (1, 2):
-        weights, buffer = start.copy(), np.zeros_like(start)
-        squares, absolutes = np.empty(150), np.empty(150)
-        with _kernels.threads(n_threads):
-            for first in (True, False):
-                _kernels.penalised_momentum_rows(weights, gradient, buffer, 0.1, 0.9, 0.05, 0.01,
-                                                 first, squares, absolutes)
-        results.append((weights, buffer, squares, absolutes))
-    for one, two in zip(*results, strict=True):
-        np.testing.assert_array_equal(one, two)
-    np.testing.assert_allclose(results[0][2], (results[0][0].astype(np.float64) ** 2).sum(axis=1),
-                               rtol=1e-6)
+
+FIT_IN_A_JOB = """
+import hashlib, sys
+import numpy as np
+from v1rsa import encoding, stimuli, training
+training.limit_threads(int(sys.argv[1]))  # as the workflow's script does with its threads
+rng = np.random.default_rng(0)
+images = stimuli.gratings(np.arange(0.0, 360.0, 6.0), sf=1 / 28, res=0.025, offset=-0.5)
+responses = rng.normal(size=(2, 60, 2500)).astype(np.float32)
+model = encoding.ConvFC(2500, seed=0)
+history = encoding.train_encoder(model, images, responses[0], val_responses=responses[1],
+                                 n_iterations=3, progress=False)
+digest = hashlib.sha256(repr(history).encode())
+for value in model.state_dict().values():
+    digest.update(value.numpy().tobytes())
+digest.update(encoding.predict(model, images).tobytes())
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_a_training_job_writes_the_same_weights_on_any_number_of_threads(n_threads):
+    """A job on n threads (OMP_NUM_THREADS and torch's count, as Snakemake gives them) trains the
+    same bits as one on one thread: torch's own multi-threaded products would not."""
+    digests = []
+    for threads in (1, n_threads):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        result = subprocess.run([sys.executable, "-c", FIT_IN_A_JOB, str(threads)], env=env,
+                                capture_output=True, text=True, check=True)
+        digests.append(result.stdout.strip())
+    assert digests[0] == digests[1]
 
 
 def test_compiled_kernels_leave_torch_on_the_threads_it_was_given():

@@ -99,10 +99,10 @@ rule train_encoder:
         training=lambda w: select(config["encoder"], "lr", "momentum", "n_iterations", "l2", "l1"),
         device=config["device"],
     # the longest job, and the RSA waits for it: start it as soon as its data exist, before the
-    # rest of the RSA's chain (priority 10), on one thread like every job: torch's products give
-    # other bits on other thread counts, and results must not depend on --cores (README)
+    # rest of the RSA's chain (priority 10); the only job with more than one thread (on 4 cores
+    # or more): its results do not depend on the thread count, unlike torch's own products
     priority: 20
-    threads: 1
+    threads: encoder_threads()
     resources:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,

@@ -1,10 +1,10 @@
 """Compiled kernels (numba) of :mod:`v1rsa.rsa` — the permutation null, the Spearman and Kendall
 τa bootstraps over conditions, the Kendall τa permutation null — and of :mod:`v1rsa.encoding`,
-the encoding model's fused read-out step.
+the encoding model's read-out step.
 
 The kernels take prepared arrays (sorted orders, rank scores) and fill preallocated outputs;
 the checks, the preparation and the meaning live in the modules that call them. Loops over
-permutations, bootstrap samples or weight rows run in parallel (``numba.prange``) under
+permutations or bootstrap samples run in parallel (``numba.prange``) under
 :func:`threads`; each is computed by one thread in a fixed order, so results do not depend on the
 thread count.
 
@@ -314,10 +314,6 @@ def permuted_tau_a(first, second, x_starts, key_matrices, n_keys, inverse_permut
 # The encoding model's read-out step
 
 
-# Rows per parallel chunk of the read-out step (one float64 scratch row per chunk).
-_ROWS_PER_CHUNK = 64
-
-
 @_compiled(fastmath={"reassoc"})
 def _sum_squares_and_absolutes(values):
     """(Σ v², Σ |v|) of a float64 vector, in the compiler's (vectorised) order of additions."""
@@ -329,12 +325,21 @@ def _sum_squares_and_absolutes(values):
     return squares, absolutes
 
 
-@_compiled()
-def _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
-                              absolutes, start, stop, updated):
-    """:func:`penalised_momentum_rows` on rows ``start:stop`` (``updated``: float64 scratch)."""
+@_compiled(nogil=True)
+def penalised_momentum_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
+                            absolutes):
+    """One SGD-with-momentum step of each row of ``weights`` on ``gradient`` + 2·l2·w +
+    l1·sign(w), in place (``buffer``: the momentum, overwritten when ``first``), with Σ w² and
+    Σ |w| of each updated row (before rounding to ``weights``' dtype) in ``squares`` and
+    ``absolutes``. The update is elementwise, so its loop vectorises and its values do not
+    depend on the order; only the two sums are reassociated.
+
+    Runs in the calling thread without holding the GIL: the encoding model calls it on a tile
+    of rows from each of its threads (:class:`v1rsa.encoding._TiledReadOut`).
+    """
     n_columns = weights.shape[1]
-    for row in range(start, stop):
+    updated = np.empty(n_columns)
+    for row in range(weights.shape[0]):
         w_row, g_row, b_row = weights[row], gradient[row], buffer[row]
         if first:
             for column in range(n_columns):
@@ -351,36 +356,3 @@ def _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, f
                 updated[column] = w - lr * b
                 w_row[column] = updated[column]
         squares[row], absolutes[row] = _sum_squares_and_absolutes(updated)
-
-
-@_compiled(parallel=True)
-def _penalised_momentum_parallel(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
-                                 absolutes):
-    n_rows = weights.shape[0]
-    for chunk in numba.prange((n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK):
-        _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, first,
-                                  squares, absolutes, chunk * _ROWS_PER_CHUNK,
-                                  min(n_rows, (chunk + 1) * _ROWS_PER_CHUNK),
-                                  np.empty(weights.shape[1]))
-
-
-def penalised_momentum_rows(weights, gradient, buffer, lr, momentum, l2, l1, first, squares,
-                            absolutes):
-    """One SGD-with-momentum step of each row of ``weights`` on ``gradient`` + 2·l2·w +
-    l1·sign(w), in place (``buffer``: the momentum, overwritten when ``first``), with Σ w² and
-    Σ |w| of each updated row (before rounding to ``weights``' dtype) in ``squares`` and
-    ``absolutes``. The update is elementwise, so its loop vectorises and its values do not
-    depend on the order; only the two sums are reassociated.
-
-    On one thread (:func:`threads`) it runs in the calling thread: a parallel region hands its
-    work to numba's worker thread, and when another process keeps the other core busy, each
-    hand-over waits for the scheduler (the encoder called it 93 times per iteration, and ran
-    five times slower beside another job).
-    """
-    if numba.get_num_threads() == 1:
-        _penalised_momentum_chunk(weights, gradient, buffer, lr, momentum, l2, l1, first,
-                                  squares, absolutes, 0, weights.shape[0],
-                                  np.empty(weights.shape[1]))
-    else:
-        _penalised_momentum_parallel(weights, gradient, buffer, lr, momentum, l2, l1, first,
-                                     squares, absolutes)

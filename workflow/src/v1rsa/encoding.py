@@ -14,8 +14,10 @@ and tested on the other fold, against two references:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -135,6 +137,7 @@ def train_encoder(
     device: str | torch.device = "cpu",
     val_responses=None,
     progress: bool = True,
+    n_threads: int | None = None,
 ) -> list[dict]:
     """Fit ``model`` in place by full-batch gradient descent with momentum (the course's recipe).
 
@@ -151,12 +154,13 @@ def train_encoder(
     left on ``device``, in eval mode.
 
     Each step is SGD with momentum (PyTorch's rule: buf ← momentum·buf + grad, w ← w − lr·buf)
-    on the gradient of that objective. The conv weights and all biases step with
-    :class:`v1rsa.training.SGD`; the read-out weights (27 M at 23,589 neurons) step in
-    :func:`_read_out_step`, which computes their gradient a tile of rows at a time, adds the
-    penalties' gradient 2·l2·w + l1·sign(w) and sums Σ w² and Σ |w| for the next loss in one
-    pass over each tile: autograd through the penalties, the optimiser's separate passes and a
-    second forward pass for the held-out fold took five sixths of each iteration.
+    on the gradient of that objective. On the CPU, the read-out (27 M weights at 23,589 neurons)
+    is handled a tile of neurons at a time (:class:`_TiledReadOut`): each tile's predictions,
+    errors, share of the conv features' gradient, weight gradient and step, while its weights
+    are in cache, on ``n_threads`` threads (default: torch's thread count) that each run
+    one-thread products on whole tiles. The trained weights are therefore the same bits on any
+    number of threads, which torch's own multi-threaded products do not give. The conv weights
+    and all biases step with :class:`v1rsa.training.SGD`.
     """
     if n_iterations < 1:
         raise ValueError(f"n_iterations must be positive, got {n_iterations}")
@@ -174,20 +178,45 @@ def train_encoder(
     others = [p for name, p in model.named_parameters() if name != "fc.weight"]
     optimizer = SGD(others, lr=lr, momentum=momentum)
     momentum_buffer = torch.empty_like(weights, requires_grad=False)
-    with torch.no_grad():
-        sum_squares, sum_abs = weights.square().sum().item(), weights.abs().sum().item()
     scale = 2.0 / responses.numel()
+    steps = dict(lr=lr, momentum=momentum, l2=l2, l1=l1)
     history: list[dict] = []
     log_every = max(1, n_iterations // 10)
+    tiled = _in_tiles(device)
+    n_threads = torch.get_num_threads() if n_threads is None else int(n_threads)
     weights.requires_grad_(False)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(weights.requires_grad_, True)
+        if tiled:
+            read_out = _TiledReadOut(weights, model.fc.bias.detach(), responses, val_responses,
+                                     momentum_buffer, scale=scale, **steps)
+            stack.enter_context(_torch_threads(1))
+            n_threads = min(n_threads, len(read_out.tiles))
+            # each worker sets its own thread count: a fresh thread's OpenMP (torch, MKL) would
+            # otherwise run on OMP_NUM_THREADS threads, whose split of a product changes its bits
+            pool = (stack.enter_context(ThreadPoolExecutor(
+                n_threads, "train_encoder", initializer=torch.set_num_threads, initargs=(1,)))
+                    if n_threads > 1 else None)
+        with torch.no_grad():  # on the CPU on one thread, too: a parallel sum has other bits
+            sum_squares, sum_abs = weights.square().sum().item(), weights.abs().sum().item()
         for iteration in tqdm(range(1, n_iterations + 1), desc="train_encoder", unit="step",
                               disable=not progress):
+            first = iteration == 1
             features = model.conv(images).flatten(1)
-            predicted = torch.addmm(model.fc.bias, features, weights.T)
-            with torch.no_grad():
-                residual = predicted - responses
-                mse = residual.square().mean().item()
+            if tiled:
+                # every tile steps before the loss is known: a non-finite loss stops training
+                # all the same, below
+                train_sse, val_sse, d_features, d_bias, new_sums = read_out.iterate(
+                    features.detach(), first, pool)
+                mse = train_sse / responses.numel()
+                val_mse = val_sse / responses.numel() if has_val else None
+            else:
+                predicted = torch.addmm(model.fc.bias, features, weights.T)
+                with torch.no_grad():
+                    residual = predicted - responses
+                    mse = residual.square().mean().item()
+                    if has_val:
+                        val_mse = (predicted - val_responses).square().mean().item()
             loss = mse + l2 * sum_squares + l1 * sum_abs
             if not math.isfinite(loss):
                 raise RuntimeError(
@@ -197,85 +226,152 @@ def train_encoder(
             train_row = {"iteration": iteration, "split": "train", "loss": loss, "mse": mse}
             history.append(train_row)
             if has_val:
-                with torch.no_grad():
-                    val_mse = (predicted - val_responses).square().mean().item()
                 history.append({"iteration": iteration, "split": "validation",
                                 "loss": val_mse + l2 * sum_squares + l1 * sum_abs,
                                 "mse": val_mse})
-            d_predicted = residual.mul_(scale)  # d mse / d predicted
             optimizer.zero_grad()
-            predicted.backward(d_predicted)  # conv weights, conv and fc biases
-            optimizer.step()
-            with torch.no_grad():
-                sum_squares, sum_abs = _read_out_step(
-                    weights, d_predicted, features.detach(), momentum_buffer, lr=lr,
-                    momentum=momentum, l2=l2, l1=l1, first=iteration == 1)
+            if tiled:
+                features.backward(d_features)  # conv weights and bias
+                model.fc.bias.grad = d_bias
+                optimizer.step()
+                sum_squares, sum_abs = new_sums
+            else:
+                d_predicted = residual.mul_(scale)  # d mse / d predicted
+                predicted.backward(d_predicted)  # conv weights, conv and fc biases
+                optimizer.step()
+                with torch.no_grad():
+                    sum_squares, sum_abs = _read_out_step(
+                        weights, d_predicted, features.detach(), momentum_buffer, first=first,
+                        **steps)
             if iteration % log_every == 0 or iteration == n_iterations:
                 log.info(f"iteration {iteration}/{n_iterations}: loss {train_row['loss']:.5f} "
                          f"mse {train_row['mse']:.5f}")
-    finally:
-        weights.requires_grad_(True)
     model.eval()
     return history
 
 
-#: Read-out rows per tile of the gradient on the CPU: a tile (256 × 1152 float32, 1.2 MB) stays in
-#: cache from its matrix product to its step, instead of a 108 MB gradient written and read back.
-_TILE_ROWS = 256
+def _in_tiles(device: torch.device) -> bool:
+    """Whether :func:`train_encoder` steps the read-out in tiles (the CPU) or whole (GPUs)."""
+    return device.type == "cpu"
+
+
+@contextlib.contextmanager
+def _torch_threads(n_threads: int):
+    """torch's intra-op threads set to ``n_threads`` inside the ``with`` block, then restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+#: Read-out rows (neurons) per tile on the CPU: a tile's weights (1024 × 1152 float32, 4.7 MB)
+#: and gradient go through their products and step at once. Fixed, so that the products, and
+#: with them the trained weights, are the same on any number of threads. Measured on one core
+#: at 23,589 neurons (ms per iteration): 256 rows 188, 512 rows 164, 1024 rows 154, 2048 rows 159.
+_TILE_ROWS = 1024
+
+
+class _TiledReadOut:
+    """The read-out's part of one full-batch iteration on the CPU, a tile of neurons at a time.
+
+    For the rows ``t`` of a tile (weights W_t, bias b_t, momentum buffer B_t), with features F
+    (n_images, n_features) and responses Y: predictions P_t = F W_tᵀ + b_t, errors R_t = P_t −
+    Y_t and their sums of squares (also against the held-out responses), D_t = scale·R_t (the
+    MSE's gradient for P_t), the features' gradient share D_t W_t and the bias gradient Σ D_t
+    (before W_t steps), the weight gradient D_tᵀ F, and the step of W_t and B_t with the
+    penalties (:func:`v1rsa._kernels.penalised_momentum_rows`). Each tile is computed by one
+    thread with one-thread products, and the tiles' shares are added in a fixed order, so the
+    numbers do not depend on how many threads share the tiles.
+    """
+
+    def __init__(self, weights: torch.Tensor, bias: torch.Tensor, responses: torch.Tensor,
+                 val_responses: torch.Tensor | None, buffer: torch.Tensor, *, scale: float,
+                 lr: float, momentum: float, l2: float, l1: float, tile_rows: int | None = None):
+        from v1rsa._kernels import penalised_momentum_rows  # numba: only the CPU's path
+
+        tile_rows = tile_rows or _TILE_ROWS
+        self.step_rows = penalised_momentum_rows
+        self.weights, self.bias, self.buffer = weights, bias, buffer
+        self.responses, self.val_responses = responses, val_responses
+        self.scale, self.steps = scale, (lr, momentum, l2, l1)
+        n_neurons, n_features = weights.shape
+        self.tiles = [(start, min(n_neurons, start + tile_rows))
+                      for start in range(0, n_neurons, tile_rows)]
+        self.d_features = weights.new_empty((len(self.tiles), responses.shape[0], n_features))
+        self.d_bias = weights.new_empty(n_neurons)
+        self.squares = np.empty(n_neurons)
+        self.absolutes = np.empty(n_neurons)
+
+    def iterate(self, features: torch.Tensor, first: bool, pool: ThreadPoolExecutor | None):
+        """One iteration; ``first``: the momentum starts at the gradient. Returns the sums of
+        squared errors (train, held out: 0.0 without), the features' and the bias' gradient,
+        and (Σ w², Σ |w|) of the updated weights."""
+        def run(index):
+            return self._tile(index, features, first)
+
+        indices = range(len(self.tiles))
+        sums = list(pool.map(run, indices) if pool is not None else map(run, indices))
+        train_sse = math.fsum(train for train, _ in sums)
+        val_sse = math.fsum(val for _, val in sums)
+        penalties = (math.fsum(self.squares), math.fsum(self.absolutes))
+        return train_sse, val_sse, self.d_features.sum(0), self.d_bias.clone(), penalties
+
+    def _tile(self, index: int, features: torch.Tensor, first: bool) -> tuple[float, float]:
+        start, stop = self.tiles[index]
+        weights = self.weights[start:stop]
+        predicted = torch.addmm(self.bias[start:stop], features, weights.T)
+        residual = predicted - self.responses[:, start:stop]
+        train_sse = residual.square().sum(dtype=torch.float64).item()
+        val_sse = 0.0
+        if self.val_responses is not None:
+            val_sse = ((predicted - self.val_responses[:, start:stop]).square()
+                       .sum(dtype=torch.float64).item())
+        d_predicted = residual.mul_(self.scale)
+        torch.sum(d_predicted, 0, out=self.d_bias[start:stop])
+        torch.mm(d_predicted, weights, out=self.d_features[index])
+        gradient = d_predicted.T @ features
+        self.step_rows(
+            weights.numpy(), gradient.numpy(), self.buffer[start:stop].numpy(), *self.steps,
+            first, self.squares[start:stop], self.absolutes[start:stop])
+        return train_sse, val_sse
 
 
 def _read_out_step(weights: torch.Tensor, d_predicted: torch.Tensor, features: torch.Tensor,
                    buffer: torch.Tensor, *, lr: float, momentum: float, l2: float, l1: float,
-                   first: bool, fused: bool | None = None, tile_rows: int = _TILE_ROWS
-                   ) -> tuple[float, float]:
+                   first: bool) -> tuple[float, float]:
     """One SGD-with-momentum step of the read-out ``weights`` (n_neurons, n_features), in place,
-    on the gradient d_predictedᵀ · features + 2·l2·w + l1·sign(w).
+    on the gradient d_predictedᵀ · features + 2·l2·w + l1·sign(w), with whole-matrix torch
+    operations (the GPU's path; the CPU's is :class:`_TiledReadOut`).
 
     d_predicted: (n_images, n_neurons), ∂MSE/∂predicted; features: (n_images, n_features);
     buffer: the momentum, like ``weights`` (any values when ``first``: SGD with momentum starts
-    it at the first gradient). Returns Σ w² and Σ |w| of the updated weights. ``fused`` (default: on
-    the CPU) computes the gradient ``tile_rows`` rows at a time and steps each tile in one
-    compiled pass (:func:`v1rsa._kernels.penalised_momentum_rows`) while it is in cache; the
-    products and the updates are the same numbers as the whole-matrix torch operations.
+    it at the first gradient). Returns Σ w² and Σ |w| of the updated weights.
     """
-    if fused is None:
-        fused = weights.device.type == "cpu"
-    if not fused:
-        gradient = d_predicted.T @ features
-        gradient.add_(weights, alpha=2.0 * l2).add_(torch.sign(weights), alpha=l1)
-        if first:
-            buffer.copy_(gradient)
-        else:
-            buffer.mul_(momentum).add_(gradient)
-        weights.sub_(buffer, alpha=lr)
-        return weights.square().sum().item(), weights.abs().sum().item()
-    from v1rsa import _kernels
-
-    n_rows = weights.shape[0]
-    squares = np.empty(n_rows, dtype=np.float64)
-    absolutes = np.empty(n_rows, dtype=np.float64)
-    gradient = weights.new_empty((min(tile_rows, n_rows), weights.shape[1]))
-    weight_rows, buffer_rows = weights.numpy(), buffer.numpy()
-    with _kernels.threads(torch.get_num_threads()):
-        for start in range(0, n_rows, tile_rows):
-            stop = min(n_rows, start + tile_rows)
-            tile = gradient[:stop - start]
-            torch.mm(d_predicted.T[start:stop], features, out=tile)
-            _kernels.penalised_momentum_rows(
-                weight_rows[start:stop], tile.numpy(), buffer_rows[start:stop], lr, momentum,
-                l2, l1, first, squares[start:stop], absolutes[start:stop])
-    return float(squares.sum()), float(absolutes.sum())
+    gradient = d_predicted.T @ features
+    gradient.add_(weights, alpha=2.0 * l2).add_(torch.sign(weights), alpha=l1)
+    if first:
+        buffer.copy_(gradient)
+    else:
+        buffer.mul_(momentum).add_(gradient)
+    weights.sub_(buffer, alpha=lr)
+    return weights.square().sum().item(), weights.abs().sum().item()
 
 
 def predict(model: ConvFC, images, device: str | torch.device = "cpu") -> np.ndarray:
-    """(n, n_neurons) float32 predicted responses to images (n, H, W) or (n, 1, H, W)."""
+    """(n, n_neurons) float32 predicted responses to images (n, H, W) or (n, 1, H, W).
+
+    On the CPU on one thread, so that the predictions are the same bits however many threads
+    torch has (a few hundred images take milliseconds)."""
     device = pick_device(str(device))
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32).to(device)
     model.to(device)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _torch_threads(1 if device.type == "cpu"
+                                             else torch.get_num_threads()):
             return model(images).cpu().numpy()
     finally:
         model.train(was_training)
@@ -405,7 +501,8 @@ def fit_encoder(
                    seed=seed)
     history = train_encoder(model, images, train, device=device, val_responses=test,
                             **training)
-    predicted = predict(model, images, device=device)
+    with _torch_threads(1):  # the same predictions whatever the number of threads
+        predicted = predict(model, images, device=device)
     r2 = r2_per_neuron(predicted, test)
     ceiling = split_half_noise_ceiling(train, test)
     baseline = r2_per_neuron(mean_tuning_baseline(train), test)
