@@ -362,16 +362,15 @@ def _read_out_step(weights: torch.Tensor, d_predicted: torch.Tensor, features: t
 def predict(model: ConvFC, images, device: str | torch.device = "cpu") -> np.ndarray:
     """(n, n_neurons) float32 predicted responses to images (n, H, W) or (n, 1, H, W).
 
-    On the CPU on one thread, so that the predictions are the same bits however many threads
-    torch has (a few hundred images take milliseconds)."""
+    torch's CPU operations run on one thread, so that the predictions are the same bits however
+    many threads torch has (a few hundred images take milliseconds)."""
     device = pick_device(str(device))
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32).to(device)
     model.to(device)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _torch_threads(1 if device.type == "cpu"
-                                             else torch.get_num_threads()):
+        with torch.no_grad(), _torch_threads(1):
             return model(images).cpu().numpy()
     finally:
         model.train(was_training)
