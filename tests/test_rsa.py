@@ -209,7 +209,7 @@ def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
     candidates = candidates_with_ties(rng, n)
     indices = rng.integers(0, n, size=(12, n))
     integer = rsa.compare_resampled(reference, candidates, "spearman", indices)
-    monkeypatch.setattr(rsa, "_MAX_CONDITIONS_INT64_RANKS", 0)
+    monkeypatch.setattr(rsa.bootstrap, "MAX_CONDITIONS_INT64_RANKS", 0)
     floating = rsa.compare_resampled(reference, candidates, "spearman", indices)
     np.testing.assert_allclose(floating, integer, rtol=0, atol=1e-12)
     np.testing.assert_allclose(floating, rsatoolbox_bootstrap_loop(reference, candidates,
@@ -225,7 +225,7 @@ def test_spearman_permutation_null_float_path_equals_the_integer_path(rng, monke
     candidates = candidates_with_ties(rng, n)
     permutations = rsa.draw_permutations(n, 20, rng)
     integer = rsa.permutation_null(reference, candidates, "spearman", permutations)
-    monkeypatch.setattr(rsa, "_MAX_CONDITIONS_INT64_RANKS", 0)
+    monkeypatch.setattr(rsa.permutation, "MAX_CONDITIONS_INT64_RANKS", 0)
     floating = rsa.permutation_null(reference, candidates, "spearman", permutations)
     np.testing.assert_allclose(floating, integer, rtol=0, atol=1e-12)
     direct = [rsa.compare_many(relabelled(reference, p), candidates, "spearman")
