@@ -17,6 +17,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/rsa.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/targets.smk"
 
 
 rule all:

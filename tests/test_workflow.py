@@ -316,3 +316,22 @@ def test_a_bad_network_of_ones_own_stops_the_workflow_before_any_job(tmp_path, m
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr), result.stderr[-3000:]
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
+
+
+def test_jobs_run_the_library_of_their_own_checkout(tmp_path):
+    # The library installed for the tests is this repository's; two copies of the workflow each
+    # run their own workflow/src/v1rsa (the files their rules track), not the installed one.
+    first = copy_workflow(tmp_path / "first")
+    second = copy_workflow(tmp_path / "second")
+    module = second / "workflow" / "src" / "v1rsa" / "stimuli.py"
+    text = module.read_text()
+    drawn = "return np.random.default_rng(seed).uniform(-90.0, 90.0, int(n))"
+    assert drawn in text
+    module.write_text(text.replace(drawn, "return np.zeros(int(n)) + 45.0"))
+    target = "results/stimuli/tilt_test.nc"
+    for workdir in (first, second):
+        snakemake(workdir, target, "--configfile", "config/smoke.yaml")
+    with (xr.open_dataset(first / target, engine="h5netcdf") as ours,
+          xr.open_dataset(second / target, engine="h5netcdf") as edited):
+        assert len(np.unique(ours["orientation"].values)) > 1
+        assert (edited["orientation"].values == 45.0).all()

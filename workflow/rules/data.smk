@@ -1,5 +1,14 @@
 # Raw data (simulate, download or link a local file) and the zscore stage.
 
+
+def _datasets_with(source):
+    return [name for name, entry in config["datasets"].items() if entry["source"] == source]
+
+
+SIMULATED = _datasets_with("simulate")
+DOWNLOADED = _datasets_with("download")
+LOCAL = _datasets_with("local")
+
 #: the file suffix of each layout's raw file: resources/{dataset}/raw.{suffix}
 RAW_SUFFIXES = {"raw": "npy", "raw_hdf5": "h5", "oribinned1": "npz", "oribinned6_split": "npz"}
 
@@ -8,6 +17,16 @@ def raw_file(wildcards):
     """The raw file of a dataset, as published or simulated: resources/{dataset}/raw.{suffix}."""
     layout = dataset_entry(wildcards.dataset)["layout"]
     return f"resources/{wildcards.dataset}/raw.{RAW_SUFFIXES[layout]}"
+
+
+def raw_source(dataset):
+    """A short description of where a dataset's raw file comes from (stored in attrs)."""
+    entry = dataset_entry(dataset)
+    if entry["source"] == "simulate":
+        return "simulate " + json.dumps(entry.get("simulate", {}), sort_keys=True)
+    if entry["source"] == "download":
+        return f"download {entry['url']}"
+    return f"local {entry['path']}"
 
 
 def _simulated_as(layout):
@@ -35,7 +54,7 @@ rule simulate:
         raw="resources/{dataset}/raw.npy",
         truth="resources/{dataset}/ground_truth.nc",
     wildcard_constraints:
-        dataset=_alternation(_simulated_as("raw")),
+        dataset=one_of(_simulated_as("raw")),
     params:
         layout="raw",
         simulate=lambda w: dataset_entry(w.dataset)["simulate"],
@@ -60,7 +79,7 @@ use rule simulate as simulate_hdf5 with:
         raw="resources/{dataset}/raw.h5",
         truth="resources/{dataset}/ground_truth.nc",
     wildcard_constraints:
-        dataset=_alternation(_simulated_as("raw_hdf5")),
+        dataset=one_of(_simulated_as("raw_hdf5")),
     params:
         layout="raw_hdf5",
         simulate=lambda w: dataset_entry(w.dataset)["simulate"],
@@ -72,8 +91,8 @@ rule download:
         raw="resources/{dataset}/raw.{suffix}",
         sha256="resources/{dataset}/raw.{suffix}.sha256",
     wildcard_constraints:
-        dataset=_alternation(DOWNLOADED),
-        suffix="npy|npz|h5",
+        dataset=one_of(DOWNLOADED),
+        suffix=one_of(["npy", "npz", "h5"]),
     params:
         url=lambda w: dataset_entry(w.dataset)["url"],
         known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
@@ -95,8 +114,8 @@ rule link_local:
         raw="resources/{dataset}/raw.{suffix}",
         sha256="resources/{dataset}/raw.{suffix}.sha256",
     wildcard_constraints:
-        dataset=_alternation(LOCAL),
-        suffix="npy|npz|h5",
+        dataset=one_of(LOCAL),
+        suffix=one_of(["npy", "npz", "h5"]),
     params:
         path=lambda w: dataset_entry(w.dataset)["path"],
         known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),

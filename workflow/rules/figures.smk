@@ -44,24 +44,6 @@ def _files(folder, figures):
     return [f"{folder}/{name}.{suffix}" for name in figures for suffix in ("png", VECTOR_FORMAT)]
 
 
-def figure_outputs(dataset):
-    """Every figure (PNG and vector copy) of a dataset, and those of the normative CNN."""
-    folder = f"results/{dataset}/figures"
-    outputs = _files(f"{folder}/data", DATA_FIGURES)
-    for data in config["decoders"]["data"]:
-        outputs += _files(f"{folder}/decoders/{data}", DECODER_FIGURES)
-    outputs += _files(f"{folder}/decoders", SCALING_FIGURES)
-    for seed in config["encoder"]["seeds"]:
-        outputs += _files(f"{folder}/encoder/seed{seed}", ENCODER_FIGURES)
-    for seed in config["normative"]["seeds"]:
-        outputs += _files(f"results/figures/normative/seed{seed}", NORMATIVE_FIGURES)
-    for name in network_names():
-        outputs += _files(f"{folder}/representations/{name}", REPRESENTATION_FIGURES)
-        outputs += _files(f"{folder}/rdms/{name}", RDM_FIGURES)
-    outputs += _files(f"{folder}/rsa", RSA_FIGURES)
-    return outputs
-
-
 def decoder_files(wildcards, filename):
     """A file of each course decoder on one data kind, from the first seed in its config."""
     return [
@@ -132,7 +114,7 @@ rule plot_decoders:
         **figure_files("results/{dataset}/figures/decoders/{data}", DECODER_FIGURES, "Decoders",
                        "{dataset}", data="{data}"),
     wildcard_constraints:
-        data="trials|conditions",
+        data=one_of(["trials", "conditions"]),
     params:
         names=DECODERS,
         dpi=FIGURES["dpi"],
@@ -225,7 +207,7 @@ rule plot_representations:
                        REPRESENTATION_FIGURES, "Representations", "{dataset}",
                        network="{network}", seed="{seed}"),
     wildcard_constraints:
-        network="|".join(NETWORKS),
+        network=one_of(NETWORKS),
     params:
         title=network_title,
         conditions=config["rdm"]["conditions"],
@@ -255,7 +237,7 @@ rule plot_rdms:
         **figure_files("results/{dataset}/figures/rdms/{network}/seed{seed}", RDM_FIGURES,
                        "RDMs", "{dataset}", network="{network}", seed="{seed}"),
     wildcard_constraints:
-        network="|".join(NETWORKS),
+        network=one_of(NETWORKS),
     params:
         title=network_title,
         rows_deg=FIGURES["rdm_rows_deg"],

@@ -4,13 +4,28 @@ DECODERS = ["mlp", "classifier", "circular"]
 TILT_SETS = ["tilt_train", "tilt_validation", "tilt_test"]
 
 
+def normative_architecture():
+    return select(
+        config["normative"],
+        "n_channels", "kernel_size", "pool_size", "hidden", "handmade_init", "dropout", "batch_norm",
+    )
+
+
+def decoder_settings(name, data):
+    """A torch decoder's architecture and training settings; single trials use minibatches."""
+    settings = {k: v for k, v in config["decoders"][name].items() if k != "seeds"}
+    if data == "trials":
+        settings.update(config["decoders"]["trials"])
+    return settings
+
+
 rule gratings:
     input:
         code=library("gratings"),
     output:
         "results/stimuli/{stimset}.nc",
     wildcard_constraints:
-        stimset="|".join(TILT_SETS),
+        stimset=one_of(TILT_SETS),
     params:
         sf=config["gratings"]["sf"],
         res=config["normative"]["res"],
@@ -34,8 +49,8 @@ rule train_decoder:
         history="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/history.tsv",
         predictions="results/{dataset}/models/decoder_{decoder}/{data}/seed{seed}/predictions.tsv",
     wildcard_constraints:
-        decoder="|".join(DECODERS),
-        data="trials|conditions",
+        decoder=one_of(DECODERS),
+        data=one_of(["trials", "conditions"]),
     params:
         hyper=lambda w: decoder_settings(w.decoder, w.data),
         test_fraction=config["decoders"]["test_fraction"],
@@ -124,7 +139,7 @@ rule train_decoder_ridge:
         metrics="results/{dataset}/models/decoder_ridge/{data}/metrics.json",
         predictions="results/{dataset}/models/decoder_ridge/{data}/predictions.tsv",
     wildcard_constraints:
-        data="trials|conditions",
+        data=one_of(["trials", "conditions"]),
     params:
         n_basis=config["decoders"]["ridge"]["n_basis"],
         test_fraction=config["decoders"]["test_fraction"],

@@ -37,7 +37,7 @@ rule rdm:
     output:
         "results/{dataset}/rdms/{network}/seed{seed}.nc",
     wildcard_constraints:
-        network="|".join(NETWORKS),
+        network=one_of(NETWORKS),
     params:
         method=config["rdm"]["method"],
     priority: 10
