@@ -18,4 +18,4 @@ model, history, metrics = normative.fit_normative(
 )
 training.save_state_dict(model, snakemake.output.model)
 io.write_json(metrics, snakemake.output.metrics)
-training.write_history(history, snakemake.output.history)
+training.write_history(history, snakemake.output.history, normative.HISTORY_COLUMNS)

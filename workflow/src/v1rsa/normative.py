@@ -1,9 +1,10 @@
 """The normative model of Tutorial 3: a small CNN trained to tell gratings tilted left from right.
 
-``TiltCNN`` is conv → ReLU → max-pool → fc → ReLU → out (SCIENCE.md §4). Its layers are read later
-with forward hooks by submodule name (``v1rsa.activations``): the ``pool`` hook sees max-pooled
-*post-ReLU* activations (the ReLU is applied before ``pool`` in ``forward``), the ``fc`` hook
-the Linear output *before* its ReLU, as in the course.
+``TiltCNN`` is conv → ReLU → max-pool → fc → ReLU → out (SCIENCE.md §4), with optionally more
+conv → ReLU → max-pool blocks before fc (``n_blocks``, for families of networks of several
+depths). Its layers are read later with forward hooks by submodule name (``v1rsa.activations``):
+the ``pool`` hook sees max-pooled *post-ReLU* activations (the ReLU is applied before ``pool`` in
+``forward``), the ``fc`` hook the Linear output *before* its ReLU, as in the course.
 
 The course ends the network in a sigmoid and trains with BCE; here ``forward`` returns the logit
 and training uses ``BCEWithLogitsLoss`` — the same loss and gradients, but numerically safe for
@@ -20,12 +21,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from v1rsa.stimuli import handmade_filters, image_batch
+from v1rsa.stimuli import handmade_filters, image_batch, unseen
 from v1rsa.training import SGD, pick_device
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_ARCHITECTURE = {
+    "n_blocks": 1,
     "n_channels": 6,
     "kernel_size": 7,
     "pool_size": 8,
@@ -42,6 +44,35 @@ _DEFAULT_ARCHITECTURE = {
 #: rounding at most (the linear layers' blocking may depend on the batch; at the default sizes
 #: they are bitwise the same).
 EVALUATION_BATCH_SIZE = 128
+
+#: The module names of the first conv block; block b ≥ 2 adds ``conv{b}``, ``conv{b}_norm`` and
+#: ``pool{b}``.
+BLOCK_MODULES = ("conv", "conv_norm", "pool")
+#: Columns of the training history (``history.tsv``), also when no epoch ran.
+HISTORY_COLUMNS = ("epoch", "split", "loss", "accuracy")
+
+
+def block_module(name: str, block: int) -> str:
+    """The name of a first-block module (``conv``, ``conv_norm``, ``pool``) in block ``block``
+    (1-based): ``conv`` → ``conv``, ``conv2``, ``conv3``…; ``conv_norm`` → ``conv2_norm``."""
+    if name not in BLOCK_MODULES:
+        raise ValueError(f"{name!r} is not a module of a conv block {BLOCK_MODULES}")
+    if block == 1:
+        return name
+    return f"conv{block}_norm" if name == "conv_norm" else f"{name}{block}"
+
+
+def block_layers(layers, n_blocks: int) -> list[str]:
+    """The layers to record in a TiltCNN of ``n_blocks`` blocks, by depth.
+
+    layers: names of a one-block network (e.g. ``["conv", "pool", "fc", "out"]``): each block
+    module among them is read in every block, then the others (fc, out) after the last block.
+    ``block_layers(["conv", "pool", "fc", "out"], 2)`` → conv, pool, conv2, pool2, fc, out.
+    """
+    per_block = [name for name in layers if name in BLOCK_MODULES]
+    head = [name for name in layers if name not in BLOCK_MODULES]
+    return [block_module(name, block) for block in range(1, n_blocks + 1)
+            for name in per_block] + head
 
 
 class TileMaxPool2d(nn.MaxPool2d):
@@ -68,6 +99,20 @@ class TileMaxPool2d(nn.MaxPool2d):
         return tiles.unflatten(2, (n_rows, size)).amax(3).unflatten(3, (n_columns, size)).amax(4)
 
 
+def pooled_shape(image_shape, pool_size: int, n_blocks: int) -> tuple[int, int]:
+    """(H, W) after ``n_blocks`` max-pools of ``pool_size`` (remainders dropped, as
+    ``MaxPool2d``). Raises ``ValueError`` when a block would leave no pixel."""
+    height, width = (int(v) for v in image_shape)
+    for block in range(1, n_blocks + 1):
+        height, width = height // pool_size, width // pool_size
+        if height < 1 or width < 1:
+            raise ValueError(
+                f"TiltCNN: {n_blocks} block(s) of pool_size {pool_size} leave no pixel of the "
+                f"{int(image_shape[0])} × {int(image_shape[1])} image after block {block}; use "
+                "fewer blocks or a smaller pool_size")
+    return height, width
+
+
 class TiltCNN(nn.Module):
     """Grating image (48 × 64 by default) → logit of P(tilted right).
 
@@ -76,27 +121,30 @@ class TiltCNN(nn.Module):
     :class:`TileMaxPool2d`) applied to ReLU(conv) — n_channels × H/pool × W/pool units
     (6 × 6 × 8 = 288) —, ``dropout`` on the flattened pool units, ``fc`` Linear(→ hidden),
     ``out`` Linear(hidden → 1).
-    ``handmade_init`` sets the conv weights to :func:`v1rsa.stimuli.handmade_filters` (needs 6
-    channels of 7 × 7) and the conv bias to 0. The other weights are drawn with PyTorch's default
-    initialisation from ``seed`` (the global random state is left alone).
+    With ``n_blocks`` > 1, blocks 2…n follow the first, each ``conv{b}`` Conv2d(n_channels,
+    n_channels, kernel_size, 'same') → ``conv{b}_norm`` → ReLU → ``pool{b}`` MaxPool2d(pool_size),
+    and fc reads the last pool (n_channels × H/pool^n × W/pool^n units). Modules are made in
+    that order, so a one-block network has the same weights as before blocks existed.
+    ``handmade_init`` sets the first conv's weights to :func:`v1rsa.stimuli.handmade_filters`
+    (needs 6 channels of 7 × 7) and its bias to 0. The other weights are drawn with PyTorch's
+    default initialisation from ``seed`` (the global random state is left alone).
     """
 
     def __init__(self, n_channels: int = 6, kernel_size: int = 7, pool_size: int = 8,
                  hidden: int = 10, handmade_init: bool = True, dropout: float = 0.0,
                  batch_norm: bool = False, image_shape: tuple[int, int] = (48, 64),
-                 *, seed: int = 0):
+                 n_blocks: int = 1, *, seed: int = 0):
         super().__init__()
         height, width = (int(v) for v in image_shape)
-        for name, value in (("n_channels", n_channels), ("kernel_size", kernel_size),
-                            ("pool_size", pool_size), ("hidden", hidden)):
+        for name, value in (("n_blocks", n_blocks), ("n_channels", n_channels),
+                            ("kernel_size", kernel_size), ("pool_size", pool_size),
+                            ("hidden", hidden)):
             if int(value) != value or value < 1:
                 raise ValueError(f"TiltCNN: {name} must be a positive integer, got {value!r}")
         if kernel_size % 2 != 1:
             raise ValueError(f"TiltCNN: kernel_size must be odd so that 'same' padding keeps the "
                              f"image size, got {kernel_size}")
-        if height // pool_size < 1 or width // pool_size < 1:
-            raise ValueError(f"TiltCNN: pool_size {pool_size} is larger than the image "
-                             f"{height} × {width}")
+        pooled = pooled_shape((height, width), pool_size, n_blocks)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"TiltCNN: dropout must be in [0, 1), got {dropout}")
         if handmade_init and (n_channels, kernel_size) != (6, 7):
@@ -105,18 +153,25 @@ class TiltCNN(nn.Module):
                 f"7 × 7 filters), got n_channels={n_channels}, kernel_size={kernel_size}; "
                 "set handmade_init=False to start from random filters")
         self.arch = {
-            "n_channels": int(n_channels), "kernel_size": int(kernel_size),
+            "n_blocks": int(n_blocks), "n_channels": int(n_channels),
+            "kernel_size": int(kernel_size),
             "pool_size": int(pool_size), "hidden": int(hidden),
             "handmade_init": bool(handmade_init), "dropout": float(dropout),
             "batch_norm": bool(batch_norm), "image_shape": (height, width),
         }
         self.image_shape = (height, width)
-        self.pool_shape = (int(n_channels), height // pool_size, width // pool_size)
+        self.pool_shape = (int(n_channels), *pooled)
+        #: (conv, norm, pool) module names of each block, in order
+        self.blocks = [tuple(block_module(name, block) for name in BLOCK_MODULES)
+                       for block in range(1, int(n_blocks) + 1)]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.conv = nn.Conv2d(1, n_channels, kernel_size, padding=kernel_size // 2)
-            self.conv_norm = nn.BatchNorm2d(n_channels) if batch_norm else nn.Identity()
-            self.pool = TileMaxPool2d(pool_size)
+            for block, (conv, norm, pool) in enumerate(self.blocks, start=1):
+                in_channels = 1 if block == 1 else n_channels
+                self.add_module(conv, nn.Conv2d(in_channels, n_channels, kernel_size,
+                                                padding=kernel_size // 2))
+                self.add_module(norm, nn.BatchNorm2d(n_channels) if batch_norm else nn.Identity())
+                self.add_module(pool, TileMaxPool2d(pool_size))
             self.dropout = nn.Dropout(dropout)
             self.fc = nn.Linear(int(np.prod(self.pool_shape)), hidden)
             self.out = nn.Linear(hidden, 1)
@@ -127,8 +182,10 @@ class TiltCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: (n, H, W) or (n, 1, H, W) float → (n,) logits of P(tilted right)."""
-        images = image_batch(images, self.image_shape, "TiltCNN")
-        pooled = self.pool(torch.relu(self.conv_norm(self.conv(images))))
+        pooled = image_batch(images, self.image_shape, "TiltCNN")
+        for conv, norm, pool in self.blocks:
+            pooled = self._modules[pool](torch.relu(self._modules[norm](self._modules[conv](
+                pooled))))
         hidden = torch.relu(self.fc(self.dropout(pooled.flatten(1))))
         return self.out(hidden)[:, 0]
 
@@ -202,6 +259,8 @@ def train_normative(
     momentum: float = 0.99,
     batch_size: int = 100,
     n_epochs: int = 25,
+    weight_decay: float = 0.0,
+    l1: float = 0.0,
     seed: int = 12,
     device: str | torch.device = "cpu",
     val_images=None,
@@ -215,6 +274,11 @@ def train_normative(
     course's (lr 5e-4, momentum 0.99, batch 100, 25 epochs, seed 12). Each epoch visits the
     images in an order drawn from a ``torch.Generator`` seeded with ``seed``; dropout draws from
     a forked torch random state seeded the same way, so a seed gives the same weights on the CPU.
+    Regularisers (0: off): ``weight_decay``, L2 weight decay of every parameter as
+    ``torch.optim.SGD``'s (:class:`v1rsa.training.SGD`); ``l1``, the penalty l1·Σ|w| over the
+    weights (not biases) of every Conv2d and Linear layer, added to the loss being minimised
+    (the losses reported are the BCE alone). ``n_epochs=0`` trains nothing: the model keeps its
+    initial weights (the untrained baseline).
     With ``val_images``/``val_labels`` each epoch is also scored on them; with
     ``early_stopping_patience`` training stops after that many epochs without a lower validation
     loss, and the weights of the best epoch are put back at the end. The model is left on
@@ -222,8 +286,11 @@ def train_normative(
     Returns one row per epoch and split: ``{"epoch", "split", "loss", "accuracy"}``; the train
     row holds the mean loss and accuracy over the epoch's minibatches (as trained).
     """
-    if batch_size < 1 or n_epochs < 1:
-        raise ValueError(f"batch_size and n_epochs must be positive, got {batch_size}, {n_epochs}")
+    if batch_size < 1 or n_epochs < 0:
+        raise ValueError(f"batch_size must be positive and n_epochs at least 0, got "
+                         f"{batch_size}, {n_epochs}")
+    if not (weight_decay >= 0 and l1 >= 0):
+        raise ValueError(f"weight_decay and l1 must be ≥ 0, got {weight_decay}, {l1}")
     has_val = val_images is not None or val_labels is not None
     if has_val and (val_images is None or val_labels is None):
         raise ValueError("give both val_images and val_labels, or neither")
@@ -238,7 +305,9 @@ def train_normative(
         val_images, val_labels = val_images.to(device), val_labels.to(device)
     model.to(device)
 
-    optimizer = SGD(model.parameters(), lr=lr, momentum=momentum)
+    optimizer = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    l1_weights = [module.weight for module in model.modules()
+                  if isinstance(module, (nn.Conv2d, nn.Linear))] if l1 else []
     loss_fn = nn.BCEWithLogitsLoss()
     order_generator = torch.Generator().manual_seed(seed)
     n_images = images.shape[0]
@@ -260,7 +329,10 @@ def train_normative(
                 logits = model(images[batch])
                 loss = loss_fn(logits, labels[batch])
                 optimizer.zero_grad()
-                loss.backward()
+                if l1_weights:
+                    (loss + l1 * sum(weight.abs().sum() for weight in l1_weights)).backward()
+                else:
+                    loss.backward()
                 optimizer.step()
                 total_loss += loss.detach() * len(batch)
                 total_correct += ((logits.detach() > 0).float() == labels[batch]).sum()
@@ -310,29 +382,43 @@ def fit_normative(
     early_stopping_patience: int | None = None,
     **training,
 ) -> tuple[TiltCNN, list[dict], dict]:
-    """Train a TiltCNN on a tilt stimulus set and score it on fresh gratings.
+    """Train a TiltCNN on a tilt stimulus set and score it on gratings it never saw.
 
     train, validation, test: stimulus Datasets (``image(stimulus, y, x)``, ``label(stimulus)``,
     ``results/stimuli/tilt_*.nc``); validation gives the per-epoch curve and early stopping,
-    test the held-out accuracy. arch: TiltCNN keyword arguments (the image shape comes
+    test the held-out accuracy. Validation and test gratings whose image is also a training
+    image (nearby angles often give the same binarised image) are left out of both
+    (:func:`v1rsa.stimuli.unseen`). arch: TiltCNN keyword arguments (the image shape comes
     from the images). ``training``: keyword arguments of :func:`train_normative` (lr, momentum,
-    batch_size, n_epochs). ``seed`` seeds both the initial weights and the batch order.
-    Returns the trained model, the history and the metrics.
+    batch_size, n_epochs, weight_decay, l1). ``seed`` seeds both the initial weights and the
+    batch order. Returns the trained model, the history and the metrics: held-out accuracy and
+    mean BCE loss, the numbers of gratings, the epochs run, the device trained on (``cpu``,
+    ``cuda``…) and the architecture.
     """
     images = train["image"].values
+    held_out = {}
+    for name, stimuli_set in (("validation", validation), ("test", test)):
+        keep = unseen(stimuli_set["image"].values, images)
+        if not keep.any():
+            raise ValueError(f"every {name} grating ({len(keep)}) is also a training image; "
+                             "draw more held-out gratings (normative n_test)")
+        held_out[name] = (stimuli_set["image"].values[keep], stimuli_set["label"].values[keep])
     model = TiltCNN(**arch, image_shape=images.shape[1:], seed=seed)
+    device = pick_device(str(device))
     history = train_normative(
         model, images, train["label"].values, seed=seed, device=device,
-        val_images=validation["image"].values, val_labels=validation["label"].values,
+        val_images=held_out["validation"][0], val_labels=held_out["validation"][1],
         early_stopping_patience=early_stopping_patience, **training,
     )
-    scores = evaluate_tilt(model, test["image"].values, test["label"].values, device=device)
+    scores = evaluate_tilt(model, *held_out["test"], device=device)
     metrics = {
         "test_accuracy": scores["accuracy"],
         "test_loss": scores["loss"],
         "n_train": int(images.shape[0]),
-        "n_test": int(test.sizes["stimulus"]),
-        "n_epochs_run": int(max(row["epoch"] for row in history)),
+        "n_test": int(len(held_out["test"][1])),
+        "n_test_seen_in_training": int(test.sizes["stimulus"] - len(held_out["test"][1])),
+        "n_epochs_run": int(max((row["epoch"] for row in history), default=0)),
+        "device": str(device),
         "architecture": architecture(model),
     }
     return model, history, metrics
