@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from v1rsa import normative, stimuli, training
+from v1rsa import blocks, normative, stimuli, training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -209,9 +209,9 @@ def test_deeper_networks_add_numbered_blocks_of_conv_relu_pool():
         expected = model.out(torch.relu(model.fc(block.flatten(1))))[:, 0]
     assert recorded["pool3"].shape == (5, 6, 6, 8)
     torch.testing.assert_close(logits, expected)
-    assert normative.block_layers(["conv", "pool", "fc", "out"], 3) == [
+    assert blocks.block_layers(["conv", "pool", "fc", "out"], 3) == [
         "conv", "pool", "conv2", "pool2", "conv3", "pool3", "fc", "out"]
-    assert normative.block_layers(["pool", "fc"], 1) == ["pool", "fc"]
+    assert blocks.block_layers(["pool", "fc"], 1) == ["pool", "fc"]
 
 
 def test_a_depth_the_image_cannot_take_is_refused():

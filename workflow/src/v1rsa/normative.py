@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from v1rsa.blocks import BLOCK_MODULES, block_module, pooled_shape
 from v1rsa.stimuli import handmade_filters, image_batch, unseen
 from v1rsa.training import SGD, pick_device
 
@@ -45,35 +46,8 @@ _DEFAULT_ARCHITECTURE = {
 #: they are bitwise the same).
 EVALUATION_BATCH_SIZE = 128
 
-#: The module names of the first conv block; block b ≥ 2 adds ``conv{b}``, ``conv{b}_norm`` and
-#: ``pool{b}``.
-BLOCK_MODULES = ("conv", "conv_norm", "pool")
 #: Columns of the training history (``history.tsv``), also when no epoch ran.
 HISTORY_COLUMNS = ("epoch", "split", "loss", "accuracy")
-
-
-def block_module(name: str, block: int) -> str:
-    """The name of a first-block module (``conv``, ``conv_norm``, ``pool``) in block ``block``
-    (1-based): ``conv`` → ``conv``, ``conv2``, ``conv3``…; ``conv_norm`` → ``conv2_norm``."""
-    if name not in BLOCK_MODULES:
-        raise ValueError(f"{name!r} is not a module of a conv block {BLOCK_MODULES}")
-    if block == 1:
-        return name
-    return f"conv{block}_norm" if name == "conv_norm" else f"{name}{block}"
-
-
-def block_layers(layers, n_blocks: int) -> list[str]:
-    """The layers to record in a TiltCNN of ``n_blocks`` blocks, by depth.
-
-    layers: names of a one-block network (e.g. ``["conv", "pool", "fc", "out"]``): each block
-    module among them is read in every block, then the others (fc, out) after the last block.
-    ``block_layers(["conv", "pool", "fc", "out"], 2)`` → conv, pool, conv2, pool2, fc, out.
-    """
-    per_block = [name for name in layers if name in BLOCK_MODULES]
-    head = [name for name in layers if name not in BLOCK_MODULES]
-    return [block_module(name, block) for block in range(1, n_blocks + 1)
-            for name in per_block] + head
-
 
 class TileMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d(pool_size)``: the maximum of each non-overlapping pool_size × pool_size
@@ -97,20 +71,6 @@ class TileMaxPool2d(nn.MaxPool2d):
         n_rows, n_columns = x.shape[2] // size, x.shape[3] // size
         tiles = x[:, :, :n_rows * size, :n_columns * size]
         return tiles.unflatten(2, (n_rows, size)).amax(3).unflatten(3, (n_columns, size)).amax(4)
-
-
-def pooled_shape(image_shape, pool_size: int, n_blocks: int) -> tuple[int, int]:
-    """(H, W) after ``n_blocks`` max-pools of ``pool_size`` (remainders dropped, as
-    ``MaxPool2d``). Raises ``ValueError`` when a block would leave no pixel."""
-    height, width = (int(v) for v in image_shape)
-    for block in range(1, n_blocks + 1):
-        height, width = height // pool_size, width // pool_size
-        if height < 1 or width < 1:
-            raise ValueError(
-                f"TiltCNN: {n_blocks} block(s) of pool_size {pool_size} leave no pixel of the "
-                f"{int(image_shape[0])} × {int(image_shape[1])} image after block {block}; use "
-                "fewer blocks or a smaller pool_size")
-    return height, width
 
 
 class TiltCNN(nn.Module):
@@ -144,7 +104,10 @@ class TiltCNN(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"TiltCNN: kernel_size must be odd so that 'same' padding keeps the "
                              f"image size, got {kernel_size}")
-        pooled = pooled_shape((height, width), pool_size, n_blocks)
+        try:
+            pooled = pooled_shape((height, width), pool_size, n_blocks)
+        except ValueError as err:
+            raise ValueError(f"TiltCNN: {err}") from None
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"TiltCNN: dropout must be in [0, 1), got {dropout}")
         if handmade_init and (n_channels, kernel_size) != (6, 7):

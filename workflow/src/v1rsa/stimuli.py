@@ -23,6 +23,12 @@ def _canvas(sf: float, res: float) -> tuple[np.ndarray, np.ndarray]:
                        sf * np.arange(0, CANVAS_HEIGHT * res) / res)
 
 
+def image_shape(res: float) -> tuple[int, int]:
+    """(H, W) pixels of a grating at resolution ``res`` (48 × 64 at 0.1), as :func:`gratings`
+    makes it."""
+    return (len(np.arange(0, CANVAS_HEIGHT * res)), len(np.arange(0, CANVAS_WIDTH * res)))
+
+
 def gratings(orientations_deg, sf: float = 1 / 28, res: float = 0.1,
              offset: float = 0.0) -> np.ndarray:
     """Binarised gratings, one per orientation: (n, H, W) float32 with values {offset, 1 + offset}.
