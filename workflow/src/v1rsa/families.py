@@ -121,7 +121,9 @@ class Variant:
     def describe(self) -> dict:
         """What the leaderboard and the figures need to know of the variant (JSON-ready)."""
         return {"family": self.family, "variant": self.name, "base": self.base,
-                "options": dict(self.changed), "untrained": self.untrained,
+                "options": dict(self.changed),
+                "settings": {**self.architecture, **self.training},
+                "untrained": self.untrained,
                 "n_blocks": int(self.architecture.get("n_blocks", 1)),
                 "layers": list(self.layers)}
 
