@@ -46,7 +46,7 @@ def config_paths(config: dict, prefix: tuple = ()) -> set[tuple]:
     paths = set()
     for key, value in config.items():
         paths.add(prefix + (key,))
-        if isinstance(value, dict) and key != "datasets":
+        if isinstance(value, dict) and key not in ("datasets", "families"):
             paths |= config_paths(value, prefix + (key,))
     return paths
 

@@ -15,9 +15,10 @@ from v1rsa import families
 
 
 def config_with(families_entry: dict, **sections) -> dict:
-    """The default config with these families (and sections replaced)."""
+    """The default config with these families, all run (and sections replaced)."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["families"] = copy.deepcopy(families_entry)
+    config["run_families"] = list(families_entry)
     config.update(sections)
     return config
 
@@ -52,6 +53,17 @@ def test_names_do_not_depend_on_the_order_of_the_config():
     reordered = {"a": {"variants": [{}, {"hidden": 20}]}, "b": {"grid": {"dropout": [0.0, 0.5]}}}
     assert names(config_with(two)) == names(config_with(reordered)) == [
         "a-base", "a-hidden20", "b-base", "b-dropout0.5"]
+
+
+def test_only_the_families_that_run_are_expanded_but_all_are_checked():
+    both = {"a": {"grid": {"hidden": [5, 10]}}, "b": {"grid": {"dropout": [0.5]}}}
+    assert names(config_with(both, run_families=["b"])) == ["b-dropout0.5"]
+    assert names(config_with(both, run_families=[])) == []
+    both["a"]["grid"]["hidden"] = []
+    with pytest.raises(ValueError, match=r"families\.a\.grid\.hidden"):
+        families.expand(config_with(both, run_families=["b"]))
+    with pytest.raises(ValueError, match=r"^config: run_families names \['c'\], not keys"):
+        families.expand(config_with(both, run_families=["c"]))
 
 
 def test_adding_a_variant_renames_nothing():

@@ -130,6 +130,15 @@ def test_a_local_file_is_checked_and_linked(tmp_path):
     assert (workdir / "results" / "mine" / "conditions.nc").exists()
 
 
+def held_out_gratings(smoke_run):
+    """The test gratings of the tilt task whose images are not training images."""
+    from v1rsa import io, stimuli
+
+    train = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_train.nc", ["image"])
+    test = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_test.nc", ["image", "label"])
+    return test.isel(stimulus=stimuli.unseen(test["image"].values, train["image"].values))
+
+
 def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
     """model.pt holds only weights (weights_only=True); metrics.json rebuilds the architecture."""
     from v1rsa import decoders, decoding, encoding, io, normative, training
@@ -137,7 +146,7 @@ def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
     folder = smoke_run / "results" / "models" / "normative" / "seed12"
     metrics = json.loads((folder / "metrics.json").read_text())
     model = training.load_state_dict(normative.build(metrics["architecture"]), folder / "model.pt")
-    test = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_test.nc", ["image", "label"])
+    test = held_out_gratings(smoke_run)
     scores = normative.evaluate_tilt(model, test["image"].values, test["label"].values)
     assert scores["accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert metrics["test_accuracy"] > 0.9
@@ -192,9 +201,16 @@ def test_rdms_of_v1_and_of_every_layer(smoke_run):
     assert (activations["pool"].values >= 0).all()  # read after the ReLU, as the course
 
 
+#: config/smoke.yaml's family: its networks and the layers recorded in each
+SMOKE_FAMILY = {"smoke-epochs0": ["conv", "pool", "fc", "out"],
+                "smoke-base": ["conv", "pool", "fc", "out"],
+                "smoke-blocks2": ["conv", "pool", "conv2", "pool2", "fc", "out"]}
+
+
 def test_rsa_table_compares_every_layer_with_v1(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "rsa.tsv", sep="\t")
-    layers = {"normative": ["conv", "pool", "fc", "out"], "encoder": ["conv", "fc"]}
+    layers = {"normative": ["conv", "pool", "fc", "out"], "encoder": ["conv", "fc"],
+              **SMOKE_FAMILY}
     expected = {(net, layer) for net, names in layers.items() for layer in names}
     assert set(zip(table["network"], table["layer"], strict=True)) == expected
     assert set(table["comparator"]) == {"pearson", "spearman", "cosine"}
@@ -208,7 +224,7 @@ def test_rsa_table_compares_every_layer_with_v1(smoke_run):
                               engine="h5netcdf")
     assert samples["bootstrap"].sizes["sample"] == 100  # config/smoke.yaml
     cka = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "cka.tsv", sep="\t")
-    assert cka["value"].between(0, 1).all() and len(cka) == 6
+    assert cka["value"].between(0, 1).all() and len(cka) == len(expected)
 
 
 def test_receptive_fields_of_the_normative_cnn_grow_with_depth(smoke_run):
@@ -231,6 +247,91 @@ def test_receptive_fields_of_the_normative_cnn_grow_with_depth(smoke_run):
         assert values[~near].max() <= 1e-5 * values.max()
     assert (smoke_run / "results" / "figures" / "normative" / "seed12" /
             "receptive_fields.png").stat().st_size > 0
+
+
+def test_the_smoke_family_is_trained_compared_and_ranked(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    board = pd.read_csv(results / "rsa" / "leaderboard.tsv", sep="\t")
+    seeds = pd.read_csv(results / "rsa" / "leaderboard_seeds.tsv", sep="\t")
+    assert set(board["network"]) == {"normative", "encoder", *SMOKE_FAMILY}
+    assert len(board) == 5 * 3 and len(seeds) == 5 * 3  # networks x comparators, one seed each
+    family = board[board["family"] == "smoke"].set_index(["network", "comparator"])
+    assert set(family.index.get_level_values(0)) == set(SMOKE_FAMILY)
+    pearson = family.xs("pearson", level="comparator")
+    assert pearson.loc["smoke-epochs0", "untrained"] and pearson.loc["smoke-epochs0",
+                                                                      "n_epochs"] == 0
+    assert pearson.loc["smoke-epochs0", "test_accuracy"] < 0.7  # chance: 0.5
+    assert (pearson.loc[["smoke-base", "smoke-blocks2"], "test_accuracy"] > 0.9).all()
+    assert pearson.loc["smoke-blocks2", "n_blocks"] == 2
+    for network, layers in SMOKE_FAMILY.items():
+        assert pearson.loc[network, "best_layer"] in layers
+        assert all(np.isfinite(pearson.loc[network, f"similarity_{layer}"]) for layer in layers)
+    # with two folds, choosing on one and scoring on the other never beats choosing in sample
+    assert (board["best_score"] <= board["in_sample_best_score"] + 1e-12).all()
+    ranks = board.groupby("comparator", sort=False)["rank"].apply(list)
+    assert list(ranks) == [[1, 2, 3, 4, 5]] * 3
+
+    # the same numbers as the RSA table's, computed apart: similarity with single-fold RDMs,
+    # and the noise ceiling
+    rsa = pd.read_csv(results / "rsa" / "rsa.tsv", sep="\t").set_index(["candidate",
+                                                                         "comparator"])
+    for _, row in seeds.iterrows():
+        for layer in SMOKE_FAMILY.get(row["network"], []):
+            expected = rsa.loc[(f"{row['network']}/seed{row['seed']}/{layer}",
+                                row["comparator"])]
+            assert row[f"similarity_{layer}"] == pytest.approx(expected["value_fold_mean"],
+                                                                rel=1e-10, abs=1e-12)
+            assert row["noise_ceiling_lower"] == pytest.approx(expected["noise_ceiling_lower"])
+    for name in ("accuracy", "depth", "layers"):
+        for suffix in ("png", "svg"):
+            assert (results / "figures" / "families" / f"{name}.{suffix}").stat().st_size > 0
+    # family members get the summary figures, not figures of their own
+    assert not (results / "figures" / "rdms" / "smoke-base").exists()
+
+
+def test_the_untrained_variant_keeps_its_initial_weights(smoke_run):
+    import torch
+
+    from v1rsa import normative
+
+    def weights(network):
+        folder = smoke_run / "results" / "models" / network / "seed0"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        saved = torch.load(folder / "model.pt", weights_only=True)
+        initial = normative.build(metrics["architecture"]).state_dict()  # seed 0, as the family
+        return metrics, saved, initial
+
+    metrics, saved, initial = weights("smoke-epochs0")
+    assert metrics["n_epochs_run"] == 0 and saved.keys() == initial.keys()
+    for name, tensor in initial.items():
+        assert torch.equal(saved[name], tensor), name
+    history = pd.read_csv(smoke_run / "results" / "models" / "smoke-epochs0" / "seed0" /
+                          "history.tsv", sep="\t")
+    assert history.empty and list(history.columns) == list(normative.HISTORY_COLUMNS)
+    metrics, saved, initial = weights("smoke-base")  # the same network, trained
+    assert metrics["n_epochs_run"] == 8 and not torch.equal(saved["fc.weight"],
+                                                             initial["fc.weight"])
+
+
+def test_held_out_accuracy_is_scored_on_gratings_never_seen_in_training(smoke_run):
+    from v1rsa import io, normative, stimuli, training
+
+    stimuli_folder = smoke_run / "results" / "stimuli"
+    train = io.read_netcdf(stimuli_folder / "tilt_train.nc", ["image"])
+    test = io.read_netcdf(stimuli_folder / "tilt_test.nc", ["image", "label"])
+    unseen = stimuli.unseen(test["image"].values, train["image"].values)
+    assert 0 < (~unseen).sum() < 30  # the smoke sets share some images: those are left out
+    for network in ["normative/seed12", *(f"{name}/seed0" for name in SMOKE_FAMILY)]:
+        folder = smoke_run / "results" / "models" / network
+        metrics = json.loads((folder / "metrics.json").read_text())
+        model = training.load_state_dict(normative.build(metrics["architecture"]),
+                                         folder / "model.pt")
+        scores = normative.evaluate_tilt(model, test["image"].values[unseen],
+                                         test["label"].values[unseen])
+        assert scores["accuracy"] == metrics["test_accuracy"], network
+        assert metrics["n_test"] == unseen.sum()
+        assert metrics["n_test_seen_in_training"] == (~unseen).sum()
+        assert metrics["device"] == "cpu"
 
 
 SMALL_CNN = (
@@ -280,7 +381,7 @@ def test_a_network_of_ones_own_is_compared_with_v1_like_the_built_in_ones(smoke_
     assert list(dict.fromkeys(small["layer"])) == SMALL_CNN_LAYERS
     assert small["candidate"].str.startswith("small/seed0/").all()  # no training seed: seed0
     assert len(small) == 3 * 3  # layers × comparators
-    assert set(table["network"]) == {"normative", "encoder", "small"}
+    assert set(table["network"]) == {"normative", "encoder", "small", *SMOKE_FAMILY}
     activations = xr.load_dataset(
         smoke_copy / "results" / "smoke" / "activations" / "small" / "seed0.nc",
         engine="h5netcdf")

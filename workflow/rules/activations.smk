@@ -8,8 +8,12 @@ BUILT_IN_NETWORKS = ["normative", "encoder"]
 CUSTOM_NETWORKS = config["custom_networks"]
 #: networks whose files do not depend on the dataset (results/models/{network}/...)
 SHARED_NETWORKS = ["normative", *CUSTOM_NETWORKS]
-#: built-in networks, then those of one's own, in config order
+#: built-in networks, then those of one's own, in config order: each gets its own figures
 NETWORKS = [*BUILT_IN_NETWORKS, *CUSTOM_NETWORKS]
+#: the members of families ({family}-{variant}), trained on the tilt task like the normative CNN
+#: and shared by all datasets; compared with V1 like the others, summarised in one leaderboard
+#: and one set of figures per dataset instead of figures of their own
+FAMILY_NETWORKS = list(FAMILY_VARIANTS)
 
 
 def _check_custom_networks():
@@ -59,15 +63,24 @@ def _factory_sources():
 
 
 def network_folder(wildcards):
-    """Where a trained network lives: the normative CNN is shared by all datasets."""
-    if wildcards.network == "normative":
-        return f"results/models/normative/seed{wildcards.seed}"
+    """Where a trained network lives: those trained on the tilt task are shared by all
+    datasets."""
+    if wildcards.network in TILT_NETWORKS:
+        return f"results/models/{wildcards.network}/seed{wildcards.seed}"
     return f"results/{wildcards.dataset}/models/{wildcards.network}/seed{wildcards.seed}"
 
 
 def network_inputs(wildcards):
-    """The files a network is rebuilt from: model.pt and metrics.json of a trained network; the
-    weights file (when given) and the factory's source file of a network of one's own."""
+    """The files a network is rebuilt from: model.pt and metrics.json of a trained network (a
+    family member of a network of one's own: its trained weights); the weights file (when
+    given) and the factory's source file of a network of one's own."""
+    variant = FAMILY_VARIANTS.get(wildcards.network)
+    if variant and variant.factory:
+        folder = network_folder(wildcards)
+        files = {"weights": f"{folder}/model.pt", "metrics": f"{folder}/metrics.json"}
+        if variant.base in FACTORY_SOURCES:
+            files["factory_source"] = FACTORY_SOURCES[variant.base]
+        return files
     if wildcards.network in CUSTOM_NETWORKS:
         files = {}
         if CUSTOM_NETWORKS[wildcards.network]["weights"]:
@@ -80,21 +93,37 @@ def network_inputs(wildcards):
 
 
 def custom_network(network):
-    """How to build a network of one's own: its factory and keyword arguments (None if built in)."""
+    """How to build a network of one's own: its factory and keyword arguments (a family
+    member's: the variant's), or None for the project's own networks."""
+    variant = FAMILY_VARIANTS.get(network)
+    if variant:
+        return {"factory": variant.factory, "kwargs": variant.architecture} \
+            if variant.factory else None
     if network not in CUSTOM_NETWORKS:
         return None
     return select(CUSTOM_NETWORKS[network], "factory", "kwargs")
 
 
+def network_kind(network):
+    """How a trained network is rebuilt (v1rsa.activations.NETWORK_BUILDERS): a family member
+    of the normative CNN as the normative CNN."""
+    variant = FAMILY_VARIANTS.get(network)
+    return variant.base if variant else network
+
+
 def network_layers(network):
     """The layers of a network whose activations are recorded."""
+    if network in FAMILY_VARIANTS:
+        return list(FAMILY_VARIANTS[network].layers)
     if network in CUSTOM_NETWORKS:
         return CUSTOM_NETWORKS[network]["layers"]
     return config["activations"][network]["layers"]
 
 
 def grating_params(network):
-    """The gratings a network sees: its resolution, value offset and angle shift."""
+    """The gratings a network sees: its resolution, value offset and angle shift (a family
+    member's: its base network's)."""
+    network = network_kind(network)
     if network in CUSTOM_NETWORKS:
         entry = CUSTOM_NETWORKS[network]
         return {"sf": config["gratings"]["sf"], "res": entry["input"]["res"], "offset": 0.0,
@@ -110,6 +139,7 @@ def grating_params(network):
 def input_adapter(network):
     """How a network of one's own takes a grating in {0, 1} (v1rsa.activations.adapt_images);
     None for the built-in networks, which take the gratings as they are."""
+    network = network_kind(network)
     if network not in CUSTOM_NETWORKS:
         return None
     return select(CUSTOM_NETWORKS[network]["input"], "value_range", "n_channels", "size", "mean",
@@ -117,14 +147,18 @@ def input_adapter(network):
 
 
 def network_seeds(network):
+    if network in FAMILY_VARIANTS:
+        return list(FAMILY_VARIANTS[network].seeds)
     if network in CUSTOM_NETWORKS:
         return CUSTOM_NETWORKS[network]["seeds"]
     return config[network]["seeds"]
 
 
-def network_names():
-    """Every network as "{network}/seed{seed}", in a fixed order: built-in ones, then one's own."""
-    return [f"{network}/seed{seed}" for network in NETWORKS for seed in network_seeds(network)]
+def network_names(networks=None):
+    """Every network as "{network}/seed{seed}", in a fixed order: built-in ones, one's own, then
+    family members (by family, then by their settings); or those of ``networks``."""
+    networks = [*NETWORKS, *FAMILY_NETWORKS] if networks is None else networks
+    return [f"{network}/seed{seed}" for network in networks for seed in network_seeds(network)]
 
 
 def receptive_field_layers(network):
@@ -157,8 +191,9 @@ rule activations:
     output:
         "results/{dataset}/activations/{network}/seed{seed}.nc",
     wildcard_constraints:
-        network=one_of(NETWORKS),
+        network=one_of(NETWORKS + FAMILY_NETWORKS),
     params:
+        kind=lambda w: network_kind(w.network),
         layers=lambda w: network_layers(w.network),
         grating=lambda w: grating_params(w.network),
         input_adapter=lambda w: input_adapter(w.network),

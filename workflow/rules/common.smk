@@ -38,6 +38,11 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 LIBRARY = SOURCE_ROOT / "v1rsa"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
+from v1rsa.families import expand as expand_families
+
+#: the variants of the families that run, by network name (v1rsa.families), checked here
+FAMILY_VARIANTS = {variant.network: variant for variant in expand_families(config)}
+
 
 def library(script):
     """The library files a rule's script runs (v1rsa.sources): inputs of the rule, so that

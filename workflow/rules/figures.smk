@@ -38,6 +38,9 @@ REPRESENTATION_FIGURES = {"tuning": ("representations_tuning", "unit tuning"),
                           "tsne": ("representations_tsne", "t-SNE")}
 RDM_FIGURES = {"matrices": ("rdms_matrices", "RDMs"), "rows": ("rdms_rows", "RDM rows")}
 RSA_FIGURES = {"rsa": ("rsa_figure", "similarity to V1")}
+FAMILY_FIGURES = {"accuracy": ("families_accuracy", "task accuracy vs similarity to V1"),
+                  "depth": ("families_depth", "similarity vs layer depth"),
+                  "layers": ("families_layers", "variants x layers")}
 
 
 def _files(folder, figures):
@@ -263,6 +266,8 @@ rule plot_rsa:
     output:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
     params:
+        # family members are summarised by plot_families
+        networks=NETWORKS,
         dpi=FIGURES["dpi"],
     group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
@@ -275,3 +280,30 @@ rule plot_rsa:
         "benchmarks/{dataset}/figures/rsa.tsv"
     script:
         "../scripts/plot_rsa.py"
+
+
+# One job draws every family of a dataset, however many variants they have.
+rule plot_families:
+    input:
+        table="results/{dataset}/rsa/leaderboard.tsv",
+        seeds="results/{dataset}/rsa/leaderboard_seeds.tsv",
+        code=library("plot_families"),
+    output:
+        **figure_files("results/{dataset}/figures/families", FAMILY_FIGURES, "Families",
+                       "{dataset}"),
+    params:
+        comparator=config["rsa"]["comparators"][0],
+        correlation=lambda w: {"n_bootstrap": config["rsa"]["n_bootstrap"],
+                               "ci_level": config["rsa"]["ci_level"], "seed": FIGURES["seed"]},
+        dpi=FIGURES["dpi"],
+    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/{dataset}/figures/families.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/families.tsv"
+    script:
+        "../scripts/plot_families.py"

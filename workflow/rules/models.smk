@@ -2,13 +2,28 @@
 
 DECODERS = ["mlp", "classifier", "circular"]
 TILT_SETS = ["tilt_train", "tilt_validation", "tilt_test"]
+#: networks trained on the tilt task, shared by all datasets: the normative CNN and every member
+#: of a family ({family}-{variant}, v1rsa.families)
+TILT_NETWORKS = ["normative", *FAMILY_VARIANTS]
 
 
-def normative_architecture():
+def normative_architecture(network="normative"):
+    """TiltCNN keyword arguments of the normative CNN or of a family member."""
+    if network in FAMILY_VARIANTS:
+        return FAMILY_VARIANTS[network].architecture
     return select(
         config["normative"],
-        "n_channels", "kernel_size", "pool_size", "hidden", "handmade_init", "dropout", "batch_norm",
+        "n_blocks", "n_channels", "kernel_size", "pool_size", "hidden", "handmade_init",
+        "dropout", "batch_norm",
     )
+
+
+def normative_training(network="normative"):
+    """Training settings of the normative CNN or of a family member on the tilt task."""
+    if network in FAMILY_VARIANTS:
+        return FAMILY_VARIANTS[network].training
+    return select(config["normative"], "lr", "momentum", "batch_size", "n_epochs", "weight_decay",
+                  "l1")
 
 
 def decoder_settings(name, data):
@@ -69,6 +84,7 @@ rule train_decoder:
         "../scripts/train_decoder.py"
 
 
+# The normative CNN and every member of a family: one job per network and seed.
 rule train_normative:
     input:
         train="results/stimuli/tilt_train.nc",
@@ -76,12 +92,14 @@ rule train_normative:
         test="results/stimuli/tilt_test.nc",
         code=library("train_normative"),
     output:
-        model="results/models/normative/seed{seed}/model.pt",
-        metrics="results/models/normative/seed{seed}/metrics.json",
-        history="results/models/normative/seed{seed}/history.tsv",
+        model="results/models/{network}/seed{seed}/model.pt",
+        metrics="results/models/{network}/seed{seed}/metrics.json",
+        history="results/models/{network}/seed{seed}/history.tsv",
+    wildcard_constraints:
+        network=one_of(TILT_NETWORKS),
     params:
-        arch=normative_architecture(),
-        training=lambda w: select(config["normative"], "lr", "momentum", "batch_size", "n_epochs"),
+        arch=lambda w: normative_architecture(w.network),
+        training=lambda w: normative_training(w.network),
         early_stopping_patience=config["normative"]["early_stopping_patience"],
         device=config["device"],
     threads: 1
@@ -90,9 +108,9 @@ rule train_normative:
         runtime=lambda wildcards, attempt: 30 * attempt,
         gpu=gpu_request(),
     log:
-        "logs/models/normative/seed{seed}.log",
+        "logs/models/{network}/seed{seed}.log",
     benchmark:
-        "benchmarks/models/normative/seed{seed}.tsv"
+        "benchmarks/models/{network}/seed{seed}.tsv"
     script:
         "../scripts/train_normative.py"
 

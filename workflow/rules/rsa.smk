@@ -37,7 +37,7 @@ rule rdm:
     output:
         "results/{dataset}/rdms/{network}/seed{seed}.nc",
     wildcard_constraints:
-        network=one_of(NETWORKS),
+        network=one_of(NETWORKS + FAMILY_NETWORKS),
     params:
         method=config["rdm"]["method"],
     priority: 10
@@ -88,3 +88,42 @@ rule rsa:
         "benchmarks/{dataset}/rsa.tsv"
     script:
         "../scripts/rsa.py"
+
+
+def tilt_metrics():
+    """The names ("{network}/seed{seed}") and metrics.json of the networks trained on the tilt
+    task: their held-out accuracy goes in the leaderboard."""
+    names = network_names(TILT_NETWORKS)
+    return names, [f"results/models/{name}/metrics.json" for name in names]
+
+
+rule leaderboard:
+    input:
+        v1="results/{dataset}/rdms/v1.nc",
+        networks=lambda w: network_files(w.dataset, "rdms"),
+        metrics=tilt_metrics()[1],
+        code=library("leaderboard"),
+    output:
+        table=report(
+            "results/{dataset}/rsa/leaderboard.tsv",
+            caption="../report/leaderboard.rst",
+            category="RSA",
+        ),
+        seeds="results/{dataset}/rsa/leaderboard_seeds.tsv",
+    params:
+        names=network_names(),
+        trained=tilt_metrics()[0],
+        families={network: variant.describe() for network, variant in FAMILY_VARIANTS.items()},
+        comparators=config["rsa"]["comparators"],
+    priority: 10
+    group: "rsa"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
+    log:
+        "logs/{dataset}/leaderboard.log",
+    benchmark:
+        "benchmarks/{dataset}/leaderboard.tsv"
+    script:
+        "../scripts/leaderboard.py"

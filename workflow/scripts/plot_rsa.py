@@ -8,5 +8,5 @@ from v1rsa.logs import log_to_file
 log_to_file(snakemake.log[0])
 table = pd.read_csv(snakemake.input.table, sep="\t")
 cka = pd.read_csv(snakemake.input.cka, sep="\t")
-figures = {"rsa": rsa.rsa_figure(table, cka)}
+figures = {"rsa": rsa.rsa_figure(table, cka, networks=snakemake.params.networks)}
 style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi)

@@ -326,14 +326,26 @@ def _family_variants(name: str, entry: Mapping, config: Mapping) -> list[Variant
 
 
 def expand(config: Mapping) -> list[Variant]:
-    """Every variant of every family of ``config`` (the validated workflow config), families by
-    name and variants by their settings. Raises ``ValueError("config: families.<name>.<key>:
-    …")`` for an unknown option, an empty grid, a value of the wrong kind, two variants with the
-    same settings, a depth the gratings cannot take, or a base that does not exist."""
+    """The variants of the families that run (``config["run_families"]``; every family when
+    the key is absent), families by name and variants by their settings.
+
+    Every family of ``config`` (the validated workflow config) is checked, also those that do
+    not run. Raises ``ValueError("config: families.<name>.<key>: …")`` for an unknown option, an
+    empty grid, a value of the wrong kind, two variants with the same settings, a depth the
+    gratings cannot take, or a base that does not exist; and names a family of ``run_families``
+    that is not defined.
+    """
     families = config.get("families") or {}
+    run = config.get("run_families", list(families))
+    unknown = [name for name in run if name not in families]
+    if unknown:
+        raise ValueError(f"config: run_families names {unknown}, not keys of families "
+                         f"(known: {sorted(families)})")
     variants = []
     for name in sorted(families):
-        variants += _family_variants(name, families[name] or {}, config)
+        family = _family_variants(name, families[name] or {}, config)
+        if name in run:
+            variants += family
     return variants
 
 
