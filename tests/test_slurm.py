@@ -37,6 +37,8 @@ TRAINING_AND_EXTRACTION = {"train_decoder", "train_normative", "train_encoder", 
 # seconds after each submission instead of forty.
 TEST_OPTIONS = ("--slurm-init-seconds-before-status-checks", "2")
 RUN_TIMEOUT_S = 900
+#: config/smoke.yaml's family of networks
+SMOKE_FAMILY = ("smoke-base", "smoke-blocks2", "smoke-epochs0")
 
 
 def rules_declaring_a_gpu() -> set[str]:
@@ -161,12 +163,15 @@ def test_every_job_of_the_smoke_run_is_one_completed_slurm_job_and_the_rsa_chain
     print(f"SLURM runs took {slurm_runs.seconds:.0f} s")
     jobs, output = slurm_runs.main_jobs, slurm_runs.main_output
     expected = submitted_rules(output)
-    assert expected["train_normative"] == 1 and expected["train_encoder"] == 1
+    # the normative CNN and each of the smoke family's three variants
+    assert expected["train_normative"] == 1 + len(SMOKE_FAMILY) and expected["train_encoder"] == 1
     assert "gratings" not in expected and "all" not in expected  # local rules
     # the RSA chain went out as one group job: its rules are listed under "Group job rsa"
     assert re.findall(r"Group job (\w+) \(", output) == ["rsa"]
     grouped = Counter(re.findall(r"^    rule (\w+):$", output, flags=re.MULTILINE))
-    assert grouped == Counter({"rdm_v1": 1, "rdm": 2, "rsa": 1, "plot_rdms": 2, "plot_rsa": 1})
+    assert grouped == Counter({"rdm_v1": 1, "rdm": 2 + len(SMOKE_FAMILY), "rsa": 1,
+                               "plot_rdms": 2, "plot_rsa": 1, "leaderboard": 1,
+                               "plot_families": 1})
     assert not set(grouped) & set(expected)
     # the plugin names a group job's SLURM job after the group and its rules
     group_jobs = [job for job in jobs if job["rule"] not in expected]
@@ -193,12 +198,24 @@ def test_gpu_jobs_get_a_gpu_on_the_gpu_partition_and_the_rest_none(slurm_runs):
 
 
 @pytest.mark.slurm
+def test_each_variant_of_a_family_trains_and_is_read_in_its_own_gpu_job(slurm_runs):
+    jobs = slurm_runs.main_jobs
+    for rule in ("train_normative", "activations"):
+        for network in SMOKE_FAMILY:
+            # the plugin's comment joins the job's wildcard values with _
+            [job] = [job for job in jobs if job["rule"] == rule
+                     and network in job["Comment"].partition("_wildcards_")[2].split("_")]
+            assert re.search(r"gres/gpu=1", job["AllocTRES"]) and job["Partition"] == "gpu", job
+
+
+@pytest.mark.slurm
 def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
     smoke_run = request.getfixturevalue("smoke_run")  # after slurm_runs, which may skip
     local, cluster = smoke_run / "results", slurm_runs.main / "results"
     files = sorted(path.relative_to(local) for path in local.rglob("*") if path.is_file())
     assert sorted(path.relative_to(cluster) for path in cluster.rglob("*") if path.is_file()) \
         == files
+    assert Path("smoke", "rsa", "leaderboard.tsv") in files  # compared as text below
     kinds = Counter(path.suffix for path in files)
     assert kinds[".nc"] >= 10 and kinds[".json"] >= 9 and kinds[".pt"] >= 8
     for path in files:
