@@ -149,7 +149,7 @@ def test_a_family_of_ones_own_network_varies_its_factorys_keyword_arguments():
 
     with pytest.raises(ValueError, match=r"^config: families\.own: variant 'use_bn-width16': "
                                          r"factory failed"):
-        families.check_custom_variants(variants, build, lambda network, layers: None)
+        families.check_custom_variants(variants, build, lambda network, variant: None)
     bad_value = {"own": {"network": "mine", "grid": {"width": ["a/b"]}}}
     with pytest.raises(ValueError, match=r"families\.own\.grid: width must be .*file names"):
         families.expand(config_with(bad_value, custom_networks=CUSTOM))

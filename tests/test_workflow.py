@@ -419,6 +419,73 @@ def test_a_bad_network_of_ones_own_stops_the_workflow_before_any_job(tmp_path, m
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
+OWN_FAMILY = (
+    "custom_networks:\n"
+    "  tiny:\n"
+    "    factory: networks:small_cnn\n"
+    "    kwargs: {{n_outputs: 1}}\n"
+    "    weights: null\n"
+    "    layers: [features.2, classifier.1]\n"
+    "    input: {{size: [24, 32], n_channels: 3}}\n"
+    "families:\n"
+    "  own:\n"
+    "    network: tiny\n"
+    "    base: {{n_epochs: 6, lr: 0.05, momentum: 0.9}}\n"
+    "    grid: {grid}\n"
+    "run_families: [smoke, own]\n"
+)
+
+
+def own_family(workdir, monkeypatch, grid):
+    """A family of tests/networks.py's SmallCNN (one logit) over its factory's arguments."""
+    import networks
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(networks.__file__).parent), prepend=os.pathsep)
+    (workdir / "own.yaml").write_text(OWN_FAMILY.format(grid=grid))
+    return "own.yaml"
+
+
+def test_a_family_of_ones_own_network_is_trained_on_the_tilt_task(smoke_copy, monkeypatch):
+    import torch
+
+    import networks
+    from v1rsa import activations, normative
+
+    configfile = own_family(smoke_copy, monkeypatch, "{hidden: [8, 16]}")
+    snakemake(smoke_copy, "--configfile", "config/smoke.yaml", configfile)
+    board = pd.read_csv(smoke_copy / "results" / "smoke" / "rsa" / "leaderboard.tsv", sep="\t")
+    own = board[(board["family"] == "own") & (board["comparator"] == "pearson")]
+    # the factory's default (hidden 8) is not in the base's kwargs: both values are named
+    assert sorted(own["network"]) == ["own-hidden16", "own-hidden8"]
+    assert (own["hidden"].isin([8, 16])).all() and own["test_accuracy"].notna().all()
+    assert set(own["best_layer"]) <= {"features.2", "classifier.1"}
+    folder = smoke_copy / "results" / "models" / "own-hidden16" / "seed0"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["architecture"] == {"factory": "networks:small_cnn",
+                                       "kwargs": {"n_outputs": 1, "hidden": 16}}
+    network = activations.build_network("networks:small_cnn", kwargs={"n_outputs": 1,
+                                                                     "hidden": 16},
+                                        weights=folder / "model.pt")
+    test = held_out_gratings(smoke_copy)
+    images = activations.adapt_images(test["image"].values, size=[24, 32], n_channels=3)
+    scores = normative.evaluate_tilt(network, images, test["label"].values)
+    assert scores["accuracy"] == metrics["test_accuracy"]
+    assert isinstance(network, networks.SmallCNN) and metrics["n_epochs_run"] == 6
+    initial = activations.build_network("networks:small_cnn", kwargs={"n_outputs": 1,
+                                                                     "hidden": 16})
+    assert not torch.equal(network.classifier[1].weight, initial.classifier[1].weight)
+
+
+def test_a_family_member_that_is_no_tilt_classifier_stops_the_workflow(tmp_path, monkeypatch):
+    workdir = copy_workflow(tmp_path / "wf")
+    configfile = own_family(workdir, monkeypatch, "{n_outputs: [1, 2]}")
+    result = snakemake(workdir, "-n", "--configfile", "config/smoke.yaml", configfile,
+                       check=False)
+    assert result.returncode != 0
+    assert re.search(r"config: families\.own: variant 'n_outputs2': SmallCNN must return one "
+                     r"logit", result.stdout + result.stderr), result.stderr[-3000:]
+
+
 def test_jobs_run_the_library_of_their_own_checkout(tmp_path):
     # The library installed for the tests is this repository's; two copies of the workflow each
     # run their own workflow/src/v1rsa (the files their rules track), not the installed one.

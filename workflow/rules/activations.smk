@@ -173,8 +173,33 @@ def receptive_field_layers(network):
     return {"layers": entry["layers"], "units": entry.get("units", {})}
 
 
+def _check_family_networks():
+    """Build each variant of a family of a network of one's own, run a grating through its
+    layers and check that it returns one logit per grating (it is trained on the tilt task),
+    before any job starts."""
+    from v1rsa import activations, normative
+    from v1rsa.families import check_custom_variants
+
+    def check(network, variant):
+        grating = {k: v for k, v in grating_params(variant.network).items() if k != "shift_deg"}
+        adapter = input_adapter(variant.network)
+        activations.check_network(network, list(variant.layers), **grating, input_adapter=adapter)
+        images = activations.grating_images([0.0, 30.0], **grating)
+        with torch.no_grad():
+            normative.tilt_logits(network.eval(), activations.adapt_images(images, **adapter)
+                                  if adapter else torch.as_tensor(images)[:, None])
+
+    import torch
+
+    check_custom_variants(
+        list(FAMILY_VARIANTS.values()),
+        lambda factory, kwargs: activations.build_network(factory, kwargs=kwargs),
+        check)
+
+
 if CUSTOM_NETWORKS and workflow.is_main_process:
     _check_custom_networks()
+    _check_family_networks()
 FACTORY_SOURCES = _factory_sources() if CUSTOM_NETWORKS else {}
 
 

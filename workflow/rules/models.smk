@@ -100,6 +100,9 @@ rule train_normative:
     params:
         arch=lambda w: normative_architecture(w.network),
         training=lambda w: normative_training(w.network),
+        # a family of a network of one's own: its factory and how it takes a grating
+        custom=lambda w: custom_network(w.network),
+        input_adapter=lambda w: input_adapter(w.network),
         early_stopping_patience=config["normative"]["early_stopping_patience"],
         device=config["device"],
     threads: 1

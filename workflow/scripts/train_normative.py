@@ -1,4 +1,5 @@
-"""train_normative: the course's tilt CNN on gratings, scored on fresh gratings."""
+"""train_normative: the tilt CNN (or a family's network of one's own) on gratings, scored on
+fresh gratings."""
 
 from v1rsa import io, normative, training
 from v1rsa.logs import log_to_file
@@ -14,6 +15,8 @@ model, history, metrics = normative.fit_normative(
     seed=int(snakemake.wildcards.seed),
     device=training.pick_device(params.device),
     early_stopping_patience=params.early_stopping_patience,
+    custom=params.custom,
+    input_adapter=params.input_adapter,
     **params.training,
 )
 training.save_state_dict(model, snakemake.output.model)

@@ -216,6 +216,11 @@ def _base_settings(name: str, entry: Mapping, config: Mapping):
     if network not in custom:
         raise ValueError(f"{key}: {network!r} is neither 'normative' nor a network of "
                          f"custom_networks (known: {sorted(custom)})")
+    res = (custom[network].get("input") or {}).get("res", normative["res"])
+    if res != normative["res"]:
+        raise ValueError(f"{key}: custom_networks.{network}.input.res is {res}; a family trains "
+                         f"on the tilt task's gratings, so it must equal normative.res "
+                         f"({normative['res']})")
     if custom[network].get("weights"):
         raise ValueError(f"{key}: custom_networks.{network} has weights; a family trains its "
                          "variants from the factory's own initial weights, so its base network "
@@ -350,11 +355,12 @@ def expand(config: Mapping) -> list[Variant]:
 
 
 def check_custom_variants(variants: Sequence[Variant], build, check) -> None:
-    """Build each variant of a network of one's own and check its layers, naming the variant.
+    """Build each variant of a network of one's own and check it, naming the variant.
 
-    build(factory, kwargs) → the network, check(network, layers) → raises ``ValueError`` (e.g.
-    :func:`v1rsa.activations.build_network` and :func:`v1rsa.activations.check_network`); this
-    module only names what failed, so that it needs no torch.
+    build(factory, kwargs) → the network, check(network, variant) → raises ``ValueError`` (the
+    workflow's: :func:`v1rsa.activations.build_network`, then
+    :func:`v1rsa.activations.check_network` and one logit per grating); this module only names
+    what failed, so that it needs no torch.
     """
     for variant in variants:
         if variant.factory is None:
@@ -362,6 +368,6 @@ def check_custom_variants(variants: Sequence[Variant], build, check) -> None:
         where = f"config: families.{variant.family}"
         try:
             network = build(variant.factory, variant.architecture)
-            check(network, list(variant.layers))
+            check(network, variant)
         except ValueError as err:
             raise ValueError(f"{where}: variant {variant.name!r}: {err}") from None

@@ -171,12 +171,35 @@ def build(arch: dict) -> TiltCNN:
     return TiltCNN(**params)
 
 
+def _image_shape(model: nn.Module):
+    """The (H, W) a TiltCNN takes; None for a network of one's own (it takes what it takes)."""
+    return model.image_shape if isinstance(model, TiltCNN) else None
+
+
+def tilt_logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``model(images)`` as (n,) logits of P(tilted right): a network of one's own may return
+    (n,) or (n, 1); anything else raises ``ValueError`` naming the network and the shape."""
+    output = model(images)
+    if output.ndim == 2 and output.shape[1] == 1:
+        output = output[:, 0]
+    if output.ndim != 1 or output.shape[0] != images.shape[0]:
+        raise ValueError(f"{type(model).__name__} must return one logit of P(tilted right) per "
+                         f"image, shape (n,) or (n, 1); got {tuple(output.shape)} for "
+                         f"{images.shape[0]} images")
+    return output
+
+
 def _as_tilt_data(images, labels, image_shape, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
-    if images.ndim == 4 and images.shape[1] == 1:
+    if image_shape is None:
+        if images.ndim < 3:
+            raise ValueError(f"{what}: images must be (n, ...) with at least 3 dims, got shape "
+                             f"{tuple(images.shape)}")
+    elif images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
-    if images.ndim != 3 or tuple(images.shape[1:]) != tuple(image_shape):
+    if image_shape is not None and (images.ndim != 3
+                                    or tuple(images.shape[1:]) != tuple(image_shape)):
         raise ValueError(f"{what}: images must be (n, {image_shape[0]}, {image_shape[1]}), "
                          f"got shape {tuple(images.shape)}")
     if labels.shape != (images.shape[0],):
@@ -192,7 +215,7 @@ def _evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> d
     model.eval()
     try:
         with torch.no_grad():
-            logits = torch.cat([model(images[start:start + EVALUATION_BATCH_SIZE])
+            logits = torch.cat([tilt_logits(model, images[start:start + EVALUATION_BATCH_SIZE])
                                 for start in range(0, len(images), EVALUATION_BATCH_SIZE)])
             loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
             n_correct = ((logits > 0).float() == labels).sum()
@@ -201,20 +224,21 @@ def _evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> d
     return {"accuracy": float(n_correct) / len(labels), "loss": float(loss)}
 
 
-def evaluate_tilt(model: TiltCNN, images, labels, device: str | torch.device = "cpu") -> dict:
+def evaluate_tilt(model: nn.Module, images, labels, device: str | torch.device = "cpu") -> dict:
     """Accuracy (fraction correct, right = logit > 0) and mean BCE loss on ``images``.
 
-    images: (n, H, W) float; labels: (n,) 0/1, run in passes of :data:`EVALUATION_BATCH_SIZE`.
+    images: (n, H, W) float for a TiltCNN, as the network takes them for one's own;
+    labels: (n,) 0/1, run in passes of :data:`EVALUATION_BATCH_SIZE`.
     Returns ``{"accuracy": float, "loss": float}``.
     """
     device = pick_device(str(device))
-    images, labels = _as_tilt_data(images, labels, model.image_shape, "evaluate_tilt")
+    images, labels = _as_tilt_data(images, labels, _image_shape(model), "evaluate_tilt")
     model.to(device)
     return _evaluate(model, images.to(device), labels.to(device))
 
 
 def train_normative(
-    model: TiltCNN,
+    model: nn.Module,
     images,
     labels,
     *,
@@ -233,7 +257,9 @@ def train_normative(
 ) -> list[dict]:
     """Train ``model`` in place on the tilt task with minibatch SGD + momentum and BCE.
 
-    images: (n, H, W) float gratings; labels: (n,) 0/1 (1 = tilted right). Defaults are the
+    model: a :class:`TiltCNN`, or a network of one's own that returns one logit per image
+    (:func:`tilt_logits`). images: (n, H, W) float gratings (for one's own network, as it takes
+    them, e.g. (n, C, H, W)); labels: (n,) 0/1 (1 = tilted right). Defaults are the
     course's (lr 5e-4, momentum 0.99, batch 100, 25 epochs, seed 12). Each epoch visits the
     images in an order drawn from a ``torch.Generator`` seeded with ``seed``; dropout draws from
     a forked torch random state seeded the same way, so a seed gives the same weights on the CPU.
@@ -260,10 +286,10 @@ def train_normative(
     if early_stopping_patience is not None and not has_val:
         raise ValueError("early_stopping_patience needs val_images and val_labels")
     device = pick_device(str(device))
-    images, labels = _as_tilt_data(images, labels, model.image_shape, "train_normative")
+    images, labels = _as_tilt_data(images, labels, _image_shape(model), "train_normative")
     images, labels = images.to(device), labels.to(device)
     if has_val:
-        val_images, val_labels = _as_tilt_data(val_images, val_labels, model.image_shape,
+        val_images, val_labels = _as_tilt_data(val_images, val_labels, _image_shape(model),
                                                "train_normative (validation)")
         val_images, val_labels = val_images.to(device), val_labels.to(device)
     model.to(device)
@@ -289,7 +315,7 @@ def train_normative(
             total_correct = torch.zeros((), device=device)
             for start in range(0, n_images, batch_size):
                 batch = order[start:start + batch_size]
-                logits = model(images[batch])
+                logits = tilt_logits(model, images[batch])
                 loss = loss_fn(logits, labels[batch])
                 optimizer.zero_grad()
                 if l1_weights:
@@ -343,20 +369,26 @@ def fit_normative(
     seed: int,
     device: str | torch.device = "cpu",
     early_stopping_patience: int | None = None,
+    custom: dict | None = None,
+    input_adapter: dict | None = None,
     **training,
-) -> tuple[TiltCNN, list[dict], dict]:
-    """Train a TiltCNN on a tilt stimulus set and score it on gratings it never saw.
+) -> tuple[nn.Module, list[dict], dict]:
+    """Train a TiltCNN (or a network of one's own) on a tilt stimulus set and score it on
+    gratings it never saw.
 
     train, validation, test: stimulus Datasets (``image(stimulus, y, x)``, ``label(stimulus)``,
     ``results/stimuli/tilt_*.nc``); validation gives the per-epoch curve and early stopping,
     test the held-out accuracy. Validation and test gratings whose image is also a training
     image (nearby angles often give the same binarised image) are left out of both
     (:func:`v1rsa.stimuli.unseen`). arch: TiltCNN keyword arguments (the image shape comes
-    from the images). ``training``: keyword arguments of :func:`train_normative` (lr, momentum,
-    batch_size, n_epochs, weight_decay, l1). ``seed`` seeds both the initial weights and the
-    batch order. Returns the trained model, the history and the metrics: held-out accuracy and
-    mean BCE loss, the numbers of gratings, the epochs run, the device trained on (``cpu``,
-    ``cuda``…) and the architecture.
+    from the images). custom: ``{"factory", "kwargs"}`` of a network of one's own instead
+    (:func:`v1rsa.activations.build_network`, which returns one logit per image), shown the
+    gratings through ``input_adapter`` (:func:`v1rsa.activations.adapt_images`).
+    ``training``: keyword arguments of :func:`train_normative` (lr, momentum, batch_size,
+    n_epochs, weight_decay, l1). ``seed`` seeds both the initial weights and the batch order.
+    Returns the trained model, the history and the metrics: held-out accuracy and mean BCE
+    loss, the numbers of gratings, the epochs run, the device trained on (``cpu``, ``cuda``…)
+    and the architecture (a network of one's own: its factory and keyword arguments).
     """
     images = train["image"].values
     held_out = {}
@@ -366,7 +398,18 @@ def fit_normative(
             raise ValueError(f"every {name} grating ({len(keep)}) is also a training image; "
                              "draw more held-out gratings (normative n_test)")
         held_out[name] = (stimuli_set["image"].values[keep], stimuli_set["label"].values[keep])
-    model = TiltCNN(**arch, image_shape=images.shape[1:], seed=seed)
+    n_test = len(held_out["test"][1])
+    if custom:
+        from v1rsa.activations import adapt_images, build_network
+
+        model = build_network(custom["factory"], kwargs=custom["kwargs"], seed=seed)
+        if input_adapter:
+            images = adapt_images(images, **input_adapter)
+            held_out = {name: (adapt_images(x, **input_adapter), y)
+                        for name, (x, y) in held_out.items()}
+        described = {"factory": custom["factory"], "kwargs": dict(custom["kwargs"])}
+    else:
+        model = TiltCNN(**arch, image_shape=images.shape[1:], seed=seed)
     device = pick_device(str(device))
     history = train_normative(
         model, images, train["label"].values, seed=seed, device=device,
@@ -378,10 +421,10 @@ def fit_normative(
         "test_accuracy": scores["accuracy"],
         "test_loss": scores["loss"],
         "n_train": int(images.shape[0]),
-        "n_test": int(len(held_out["test"][1])),
-        "n_test_seen_in_training": int(test.sizes["stimulus"] - len(held_out["test"][1])),
+        "n_test": int(n_test),
+        "n_test_seen_in_training": int(test.sizes["stimulus"] - n_test),
         "n_epochs_run": int(max((row["epoch"] for row in history), default=0)),
         "device": str(device),
-        "architecture": architecture(model),
+        "architecture": described if custom else architecture(model),
     }
     return model, history, metrics
