@@ -99,3 +99,14 @@ def test_snakemake_stops_on_an_unknown_dataset_in_run(tmp_path):
     result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
     assert result.returncode != 0
     assert "nope" in result.stdout + result.stderr
+
+
+def test_the_families_config_is_valid_and_sweeps_24_variants_of_3_seeds():
+    from v1rsa import families
+
+    default = load_yaml(REPO / "config" / "config.yaml")
+    config = merged(default, load_yaml(REPO / "config" / "families.yaml"))
+    validate(config, str(SCHEMA))
+    variants = families.expand(config)
+    assert len(variants) >= 24 and all(len(v.seeds) >= 3 for v in variants)
+    assert {v.family for v in variants if v.untrained} == {"depth", "regularisers", "filters"}
