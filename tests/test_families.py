@@ -168,3 +168,18 @@ def test_expanding_families_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={"PYTHONPATH": str(REPO / "workflow" / "src")})
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("script", ["rdm", "leaderboard", "plot_families"])
+def test_jobs_that_need_no_torch_do_not_import_it(script):
+    """Each family member has an RDM job, and the summaries read every member: a torch import
+    would cost each of them a second of start-up."""
+    import ast
+
+    tree = ast.parse((REPO / "workflow" / "scripts" / f"{script}.py").read_text())
+    imports = "\n".join(ast.unparse(node) for node in tree.body
+                        if isinstance(node, (ast.Import, ast.ImportFrom)))
+    code = f"import sys\n{imports}\nprint('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env={"PYTHONPATH": str(REPO / "workflow" / "src")})
+    assert result.stdout.strip() == "False"
