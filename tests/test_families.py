@@ -73,8 +73,8 @@ def test_adding_a_variant_renames_nothing():
     more["depth"]["variants"] = [{"weight_decay": 1e-3}, {"handmade_init": False, "l1": 1e-05}]
     after = set(names(config_with(more)))
     assert before < after
-    assert after - before == {"depth-blocks4-epochs0", "depth-blocks4", "depth-l20.001",
-                              "depth-random-l11e-05"}
+    assert after - before == {"depth-blocks4-epochs0", "depth-blocks4", "depth-l2_0.001",
+                              "depth-random-l1_1e-05"}
 
 
 def test_names_show_values_compactly_and_are_safe_in_paths():

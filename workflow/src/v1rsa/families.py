@@ -54,7 +54,7 @@ NAME_PARTS = {
     "n_blocks": "blocks", "n_channels": "channels", "kernel_size": "kernel", "pool_size": "pool",
     "hidden": "hidden", "handmade_init": ("handmade", "random"), "batch_norm": ("bn", "nobn"),
     "dropout": "dropout", "n_epochs": "epochs", "lr": "lr", "momentum": "momentum",
-    "batch_size": "batch", "weight_decay": "l2", "l1": "l1",
+    "batch_size": "batch", "weight_decay": "l2_", "l1": "l1_",
 }
 #: Each option's kind of value: the check it must pass and what the message says it expects.
 _OPTION_CHECKS = {

@@ -26,6 +26,8 @@ from v1rsa.rsa.leaderboard import SIMILARITY_PREFIX, rank_correlation
 
 REQUIRED_COLUMNS = ("family", "variant", "network", "comparator", "untrained", "test_accuracy",
                     "best_score", "noise_ceiling_lower", "noise_ceiling_upper")
+#: Columns of each layer's SD over seeds (:func:`with_layer_spread`).
+SPREAD_PREFIX = "spread_"
 #: Above this many variants, points and rows are not labelled with their names.
 MAX_LABELLED = 16
 
@@ -99,6 +101,7 @@ def plot_accuracy_similarity(ax, table: pd.DataFrame, comparator: str, *,
             else f"Spearman ρ undefined ({result['n']} variants)")
     ax.set_title(text, fontsize=8, loc="left")
     ax.axvline(0.5, color="0.5", linewidth=0.8, linestyle=":", zorder=1)
+    ax.set_xlim(right=1.02)  # accuracy ends at 1, whatever a seed's spread
     ax.set_xlabel("held-out tilt accuracy (fraction correct; chance 0.5)")
     ax.set_ylabel(f"best layer's {comparator_label(comparator)} with V1\n"
                   "(chosen on one fold, scored on the other)")
@@ -109,7 +112,7 @@ def plot_depth_profile(ax, table: pd.DataFrame, family: str, comparator: str,
                        layers=None) -> None:
     """Each layer's similarity with V1 by depth, one line per variant of ``family`` (untrained
     variants dashed grey), the noise ceiling as a band. table: ``leaderboard.tsv``; with the
-    columns ``similarity_{layer}_sd`` (:func:`with_layer_spread`), bars show the SD over seeds.
+    columns ``spread_{layer}`` (:func:`with_layer_spread`), bars show the SD over seeds.
     Layers share one axis in ``layers``' order (default: the table's), so a shallow network's
     fc sits above a deep one's."""
     rows = _family_rows(table, comparator, "depth figure")
@@ -125,7 +128,7 @@ def plot_depth_profile(ax, table: pd.DataFrame, family: str, comparator: str,
         values = [(positions[layer], row[f"{SIMILARITY_PREFIX}{layer}"]) for layer in present
                   if np.isfinite(row[f"{SIMILARITY_PREFIX}{layer}"])]
         x, y = zip(*values, strict=True)
-        sd = [row.get(f"{SIMILARITY_PREFIX}{layer}_sd", 0.0) for layer in present
+        sd = [row.get(f"{SPREAD_PREFIX}{layer}", 0.0) for layer in present
               if np.isfinite(row[f"{SIMILARITY_PREFIX}{layer}"])]
         untrained = bool(row["untrained"])
         colour = "0.45" if untrained else colours[row["network"]]
@@ -141,13 +144,12 @@ def plot_depth_profile(ax, table: pd.DataFrame, family: str, comparator: str,
 
 
 def with_layer_spread(table: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with ``similarity_{layer}_sd``: each layer's SD over seeds (ddof 1) from the
-    per-seed table (NaN with one seed)."""
-    columns = [c for c in table.columns if c.startswith(SIMILARITY_PREFIX)
-               and not c.endswith("_sd")]
-    spread = (seeds.groupby(["network", "comparator"], sort=False)[columns].std(ddof=1)
-              .add_suffix("_sd").reset_index())
-    return table.merge(spread, on=["network", "comparator"], how="left")
+    """``table`` with ``spread_{layer}``: each layer's SD over seeds (ddof 1) from the per-seed
+    table (NaN with one seed)."""
+    columns = [c for c in table.columns if c.startswith(SIMILARITY_PREFIX)]
+    spread = seeds.groupby(["network", "comparator"], sort=False)[columns].std(ddof=1)
+    spread.columns = [SPREAD_PREFIX + c.removeprefix(SIMILARITY_PREFIX) for c in columns]
+    return table.merge(spread.reset_index(), on=["network", "comparator"], how="left")
 
 
 def plot_layer_heatmap(ax, table: pd.DataFrame, comparator: str) -> None:
@@ -189,10 +191,11 @@ def depth_figure(table: pd.DataFrame, seeds: pd.DataFrame, comparator: str):
     families = list(dict.fromkeys(_family_rows(table, comparator, "depth figure")["family"]))
     n_columns = min(2, len(families))
     n_rows = int(np.ceil(len(families) / n_columns))
-    fig, axes = style.figure(3.0 * n_rows + 0.4, n_rows, n_columns, sharey=True)
+    fig, axes = style.figure(4.0 * n_rows + 0.4, n_rows, n_columns, sharey=True)
     for _, ax, family, _ in style.panels(axes, dict.fromkeys(families)):
         plot_depth_profile(ax, table, family, comparator)
-        ax.legend(fontsize=6.5, loc="best")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncols=2, fontsize=6.5,
+                  borderaxespad=0.0)
     return fig
 
 
