@@ -2,9 +2,9 @@
 
 A family (config ``families.<name>``) asks how an option moves a network towards V1: depth, width,
 kernel and pool sizes, regularisers, hand-made or random first filters, the training budget —
-``n_epochs: 0`` is the untrained network, the baseline every claim needs. Yamins et al. 2014 (PNAS
-111:8619) found that across many networks task performance predicted the match with monkey IT;
-families ask the same of mouse V1 and gratings. Its keys:
+``n_epochs: 0`` is the untrained network, the baseline every claim needs. Yamins et al. 2014 found
+that across many networks task performance predicted the match with monkey IT; families ask the
+same of mouse V1 and gratings (docs/science.md#families). Its keys:
 
 - ``network``: the base network, ``normative`` (the tilt CNN, :class:`v1rsa.normative.TiltCNN`)
   or the name of a network of one's own in ``custom_networks``, whose factory's keyword

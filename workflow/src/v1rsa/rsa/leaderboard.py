@@ -8,7 +8,7 @@ layer is chosen on one fold's RDM and scored on the others', for each fold in tu
 are averaged (:func:`cross_validated_best_layer`). Every similarity here is with one fold's RDM
 (mean over folds), the quantity V1's noise ceiling bounds (:func:`v1rsa.rsa.noise_ceiling`), so
 a score and the ceiling can be read side by side, and the normalised score is score / lower
-bound of the ceiling (the share of what the noise in V1's data allows).
+bound of the ceiling (the share of what the noise in V1's data allows). docs/science.md#families.
 
 Functions take numpy arrays and pandas tables; nothing here needs torch.
 """
