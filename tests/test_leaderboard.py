@@ -135,8 +135,9 @@ def test_the_table_averages_seeds_ranks_networks_and_names_their_options(noisy_v
     assert np.isnan(pearson.loc["fam-blocks2", "best_score_sd"])  # one seed
     assert pearson.loc["fam-blocks2", "best_layer"] == "pool2"
     assert pearson.loc["fam-blocks2", "n_blocks"] == 2 and pearson.loc["fam-base", "n_blocks"] == 1
+    assert str(pearson["n_blocks"].dtype) == "Int64"  # written as 2, not 2.0
     assert np.isnan(pearson.loc["fam-base", "similarity_pool2"])
-    assert pearson.loc["encoder", "family"] == "" and np.isnan(pearson.loc["encoder", "n_blocks"])
+    assert pearson.loc["encoder", "family"] == "" and pd.isna(pearson.loc["encoder", "n_blocks"])
     assert np.isnan(pearson.loc["encoder", "test_accuracy"])
 
 

@@ -225,7 +225,22 @@ def leaderboard_table(
                               ascending=[True, False, True], kind="stable")
     table["comparator"] = table["comparator"].astype(str)
     table.insert(0, "rank", table.groupby("comparator").cumcount() + 1)
-    return table.reset_index(drop=True), seeds.reset_index(drop=True)
+    settings = [description["settings"] for description in described.values()]
+    return (_typed_options(table.reset_index(drop=True), option_names, settings),
+            _typed_options(seeds.reset_index(drop=True), option_names, settings))
+
+
+def _typed_options(table: pd.DataFrame, option_names: Sequence[str],
+                   settings: Sequence[Mapping]) -> pd.DataFrame:
+    """Option columns as integers or booleans where every family sets them so (empty for
+    networks outside families), so that the table reads ``2``, not ``2.0``."""
+    for option in option_names:
+        values = [s[option] for s in settings if option in s]
+        if values and all(isinstance(v, bool) for v in values):
+            table[option] = table[option].astype("boolean")
+        elif values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            table[option] = table[option].astype("Int64")
+    return table
 
 
 def rank_correlation(x, y, *, n_bootstrap: int = 2000, ci_level: float = 0.95,
