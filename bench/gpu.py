@@ -10,7 +10,7 @@ copies of the workflow: with ``device: cpu`` and with ``device: cuda``. Then:
 - compares the two runs within the tolerances in :data:`TOLERANCES` (training on a GPU takes
   other rounding paths, and 8 epochs of SGD with momentum carry the differences along; the
   untrained variant never trains, so its weights must be the same bits and its similarities
-  equal up to float32 rounding of the forward pass);
+  equal up to the rounding of the forward pass, TF32 convolutions included);
 - prints each job's wall time on both, side by side.
 
 Writes ``summary.json``, ``times.tsv``, ``comparison.tsv``, both leaderboards and the CUDA run's
@@ -47,9 +47,10 @@ TOLERANCES = {
     # similarity with V1 of a trained network's layer, and its cross-validated best score
     "similarity_trained": 0.05,
     "best_score_trained": 0.05,
-    # the untrained variant: the same weights, a forward pass rounded differently
-    "similarity_untrained": 1e-4,
-    "best_score_untrained": 1e-4,
+    # the untrained variant: the same weights, a forward pass rounded differently (on Ampere
+    # and newer GPUs, cuDNN convolutions use TF32 by default: 10-bit mantissas, ~1e-3 relative)
+    "similarity_untrained": 2e-3,
+    "best_score_untrained": 2e-3,
 }
 
 

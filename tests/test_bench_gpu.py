@@ -51,7 +51,7 @@ def test_a_run_that_did_not_train_on_cuda_or_strays_is_caught(smoke_run, tmp_pat
     trained = (table["network"] == "smoke-blocks2") & (table["comparator"] == "pearson")
     table.loc[trained, "similarity_pool2"] += 0.06  # beyond 0.05
     untrained = (table["network"] == "smoke-epochs0") & (table["comparator"] == "spearman")
-    table.loc[untrained, "similarity_fc"] += 1e-3  # beyond 1e-4
+    table.loc[untrained, "similarity_fc"] += 3e-3  # beyond 2e-3
     table.to_csv(seeds, sep="\t", index=False)
     weights = other / "results" / "models" / "smoke-epochs0" / "seed0" / "model.pt"
     state = torch.load(weights, weights_only=True)

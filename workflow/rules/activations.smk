@@ -177,6 +177,8 @@ def _check_family_networks():
     """Build each variant of a family of a network of one's own, run a grating through its
     layers and check that it returns one logit per grating (it is trained on the tilt task),
     before any job starts."""
+    import torch
+
     from v1rsa import activations, normative
     from v1rsa.families import check_custom_variants
 
@@ -188,8 +190,6 @@ def _check_family_networks():
         with torch.no_grad():
             normative.tilt_logits(network.eval(), activations.adapt_images(images, **adapter)
                                   if adapter else torch.as_tensor(images)[:, None])
-
-    import torch
 
     check_custom_variants(
         list(FAMILY_VARIANTS.values()),
