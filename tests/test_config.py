@@ -144,8 +144,13 @@ def test_the_families_config_is_valid_and_sweeps_24_variants_of_3_seeds():
     from v1rsa import families
 
     default = load_yaml(REPO / "config" / "config.yaml")
-    config = merged(default, load_yaml(REPO / "config" / "families.yaml"))
+    sweep = load_yaml(REPO / "config" / "families.yaml")
+    # a family named like a default one would inherit the keys it does not set
+    assert not set(sweep["families"]) & set(default["families"])
+    config = merged(default, sweep)
     validate(config, str(SCHEMA))
     variants = families.expand(config)
     assert len(variants) >= 24 and all(len(v.seeds) >= 3 for v in variants)
     assert {v.family for v in variants if v.untrained} == {"depth", "regularisers", "filters"}
+    depth = [v for v in variants if v.family == "depth"]
+    assert {v.training["n_epochs"] for v in depth} == {0, 8} and len(depth[0].layers) >= 4
