@@ -476,9 +476,9 @@ def test_rsa_table_rows_columns_and_dataset(rng, tmp_path):
     table, dataset = rsa.rsa_table(reference, folds, candidates, methods, n_bootstrap=60,
                                    n_permutations=99, seed=1, ci_level=0.9)
     assert list(table.columns) == [
-        "reference", "candidate", "comparator", "value", "ci_low", "ci_high", "p", "q",
-        "noise_ceiling_lower", "noise_ceiling_upper", "value_fold_mean", "n_conditions",
-        "n_bootstrap", "n_permutations", "seed", "ci_level"]
+        "reference", "candidate", "comparator", "value", "ci_low", "ci_high", "p", "q", "p_zero",
+        "noise_ceiling_lower", "noise_ceiling_upper", "value_fold_mean", "p_noise", "n_seeds",
+        "n_conditions", "n_bootstrap", "n_permutations", "seed", "ci_level"]
     assert len(table) == 6
     assert set(table["reference"]) == {"V1"}
     for method in methods:
