@@ -37,7 +37,9 @@ ENCODER_FIGURES = {"tuning": ("encoder_tuning", "predicted vs measured"),
 REPRESENTATION_FIGURES = {"tuning": ("representations_tuning", "unit tuning"),
                           "tsne": ("representations_tsne", "t-SNE")}
 RDM_FIGURES = {"matrices": ("rdms_matrices", "RDMs"), "rows": ("rdms_rows", "RDM rows")}
-RSA_FIGURES = {"rsa": ("rsa_figure", "similarity to V1")}
+RSA_FIGURES = {"rsa": ("rsa_figure", "similarity to V1"),
+               "comparison": ("rsa_comparison", "model comparison")}
+GROUP_FIGURES = {"rsa": ("rsa_group_figure", "group: similarity to V1")}
 
 
 def _files(folder, figures):
@@ -259,6 +261,7 @@ rule plot_rsa:
     input:
         table="results/{dataset}/rsa/rsa.tsv",
         cka="results/{dataset}/rsa/cka.tsv",
+        pairwise="results/{dataset}/rsa/pairwise.tsv",
         code=library("plot_rsa"),
     output:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
@@ -275,3 +278,27 @@ rule plot_rsa:
         "benchmarks/{dataset}/figures/rsa.tsv"
     script:
         "../scripts/plot_rsa.py"
+
+
+rule plot_rsa_group:
+    input:
+        table="results/groups/{group}/rsa.tsv",
+        recordings="results/groups/{group}/recordings.tsv",
+        pairwise="results/groups/{group}/pairwise.tsv",
+        code=library("plot_rsa_group"),
+    output:
+        **figure_files("results/groups/{group}/figures", GROUP_FIGURES, "Groups", "{group}"),
+    wildcard_constraints:
+        group=one_of(list(RECORDING_GROUPS)),
+    params:
+        dpi=FIGURES["dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/groups/{group}/figures.log",
+    benchmark:
+        "benchmarks/groups/{group}/figures.tsv"
+    script:
+        "../scripts/plot_rsa_group.py"

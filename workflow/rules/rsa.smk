@@ -3,7 +3,15 @@
 # On a cluster, this chain (V1's RDM, each network's, the RSA, and the RDM and RSA figures) runs as
 # one job per dataset (group "rsa"): each of them is seconds of work, while each cluster job
 # starts Snakemake anew (about 10 s on the test cluster) and waits for a status check before the
-# next can be submitted. A local run ignores groups.
+# next can be submitted. A local run ignores groups. (Snakemake's job groups, not the `groups:`
+# of recordings below.)
+
+#: groups of recordings analysed together (config: groups), checked before any job runs
+RECORDING_GROUPS = config["groups"]
+if RECORDING_GROUPS:
+    from v1rsa.rsa.groups import check_groups_config
+
+    check_groups_config(config, NETWORKS)
 
 
 rule rdm_v1:
@@ -69,11 +77,17 @@ rule rsa:
         ),
         samples="results/{dataset}/rsa/rsa.nc",
         cka="results/{dataset}/rsa/cka.tsv",
+        pairwise=report(
+            "results/{dataset}/rsa/pairwise.tsv",
+            caption="../report/rsa_pairwise.rst",
+            category="RSA",
+        ),
     params:
         names=lambda w: network_names(),
         comparators=config["rsa"]["comparators"],
         statistics=lambda w: select(config["rsa"], "n_bootstrap", "n_permutations", "seed",
                                     "ci_level"),
+        max_all_pairs=config["rsa"]["max_all_pairs"],
         conditions=config["rdm"]["conditions"],
     priority: 10
     group: "rsa"
@@ -88,3 +102,57 @@ rule rsa:
         "benchmarks/{dataset}/rsa.tsv"
     script:
         "../scripts/rsa.py"
+
+
+def group_datasets(group):
+    return RECORDING_GROUPS[group]["datasets"]
+
+
+def group_network_names(group):
+    """The networks a group compares, as "{network}/seed{seed}" (network_names() by default)."""
+    chosen = RECORDING_GROUPS[group].get("networks", NETWORKS)
+    return [name for name in network_names() if name.split("/seed")[0] in chosen]
+
+
+def group_rdm_files(wildcards):
+    """Each recording's V1 RDM, and then each recording's RDM of every compared network."""
+    datasets = group_datasets(wildcards.group)
+    return {
+        "v1": [f"results/{dataset}/rdms/v1.nc" for dataset in datasets],
+        "networks": [f"results/{dataset}/rdms/{name}.nc" for dataset in datasets
+                     for name in group_network_names(wildcards.group)],
+    }
+
+
+rule rsa_group:
+    input:
+        unpack(group_rdm_files),
+        code=library("rsa_group"),
+    output:
+        table=report(
+            "results/groups/{group}/rsa.tsv",
+            caption="../report/rsa_group_table.rst",
+            category="Groups",
+            subcategory="{group}",
+        ),
+        recordings="results/groups/{group}/recordings.tsv",
+        pairwise="results/groups/{group}/pairwise.tsv",
+        samples="results/groups/{group}/rsa.nc",
+    wildcard_constraints:
+        group=one_of(list(RECORDING_GROUPS)),
+    params:
+        datasets=lambda w: group_datasets(w.group),
+        names=lambda w: group_network_names(w.group),
+        comparators=config["rsa"]["comparators"],
+        statistics=lambda w: select(config["rsa"], "n_bootstrap", "seed", "ci_level",
+                                    "max_all_pairs"),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    log:
+        "logs/groups/{group}/rsa.log",
+    benchmark:
+        "benchmarks/groups/{group}/rsa.tsv"
+    script:
+        "../scripts/rsa_group.py"

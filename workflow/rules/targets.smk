@@ -56,8 +56,19 @@ def receptive_field_outputs():
     return outputs
 
 
+def group_outputs():
+    """Tables and figure of every group of recordings (config: groups)."""
+    outputs = []
+    for group in RECORDING_GROUPS:
+        folder = f"results/groups/{group}"
+        outputs += [f"{folder}/{name}.tsv" for name in ("rsa", "pairwise", "recordings")]
+        outputs += _files(f"{folder}/figures", GROUP_FIGURES)
+    return outputs
+
+
 def final_outputs():
-    """Every final output of every stage, for each dataset in config['run']."""
+    """Every final output of every stage, for each dataset in config['run'], and of every group
+    of recordings."""
     outputs = expand("results/models/normative/seed{seed}/metrics.json",
                      seed=config["normative"]["seeds"])
     for dataset in config["run"]:
@@ -65,7 +76,8 @@ def final_outputs():
         outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
                           dataset=dataset, seed=config["encoder"]["seeds"])
         outputs += decoder_outputs(dataset)
-        outputs.append(f"results/{dataset}/rsa/rsa.tsv")
+        outputs += [f"results/{dataset}/rsa/rsa.tsv", f"results/{dataset}/rsa/pairwise.tsv"]
         outputs += figure_outputs(dataset)
     outputs += receptive_field_outputs()
+    outputs += group_outputs()
     return outputs
