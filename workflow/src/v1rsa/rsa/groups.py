@@ -229,9 +229,13 @@ def dual_bootstrap(references, candidates, method: str, recording_indices, condi
                          f"recordings in [0, {r})")
     observed = np.stack([compare_many(_check_rdm(references[i], f"references[{i}]"),
                                       candidates[i], method) for i in range(r)])
-    per_recording = np.stack([compare_resampled(references[i], candidates[i], method,
-                                                condition_indices, n_threads=n_threads)
-                              for i in range(r)])  # (R, B, K)
+    if (candidates == candidates[:1]).all():  # shared: one pass serves every recording
+        per_recording = compare_resampled(references, candidates[0], method, condition_indices,
+                                          n_threads=n_threads).transpose(1, 0, 2)
+    else:
+        per_recording = np.stack([compare_resampled(references[i], candidates[i], method,
+                                                    condition_indices, n_threads=n_threads)
+                                  for i in range(r)])  # (R, B, K)
     weights = _counts(recording_indices, r) / r  # (B, R)
     both = np.einsum("br,rbk->bk", weights, per_recording)
     rdm = weights @ observed

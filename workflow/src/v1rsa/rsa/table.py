@@ -79,6 +79,8 @@ def rsa_table(
         if reference_folds.ndim != 3 or reference_folds.shape[1:] != (n, n):
             raise ValueError(f"reference_folds: expected (n_folds, {n}, {n}), got shape "
                              f"{reference_folds.shape}")
+    references = reference_rdm[None] if reference_folds is None else np.concatenate(
+        [reference_rdm[None], reference_folds])
     bootstrap_seed, permutation_seed = np.random.SeedSequence(seed).spawn(2)
     indices = draw_bootstrap_indices(n, n_bootstrap, np.random.default_rng(bootstrap_seed))
     permutations = draw_permutations(n, n_permutations, np.random.default_rng(permutation_seed))
@@ -97,7 +99,9 @@ def rsa_table(
     nulls = np.empty((n_methods, n_permutations, k))
     for i, method in enumerate(methods):
         value = compare_many(reference_rdm, stack, method)
-        samples[i] = compare_resampled(reference_rdm, stack, method, indices, n_threads=n_threads)
+        # V1's RDM and its fold RDMs on the same draws, in one pass over the candidates
+        resampled = compare_resampled(references, stack, method, indices, n_threads=n_threads)
+        samples[i] = resampled[:, 0]
         nulls[i] = permutation_null(reference_rdm, stack, method, permutations,
                                     n_threads=n_threads)
         per_method["value"][i] = value
@@ -105,9 +109,7 @@ def rsa_table(
             ceiling[i] = noise_ceiling(reference_folds, method)
             per_method["value_fold_mean"][i] = _compare_rows(
                 _upper(reference_folds), _upper(stack), method).mean(axis=0)
-            fold_samples[i] = np.mean([compare_resampled(fold, stack, method, indices,
-                                                         n_threads=n_threads)
-                                       for fold in reference_folds], axis=0)
+            fold_samples[i] = resampled[:, 1:].mean(axis=1)
         rows = _statistics(BootstrapSamples.one_factor(samples[i], value, n),
                            BootstrapSamples.one_factor(fold_samples[i],
                                                        per_method["value_fold_mean"][i], n),
