@@ -379,3 +379,27 @@ def test_group_per_recording_candidates_and_reproducible_draws(rng):
               for r in own.values()]
     assert table.set_index("candidate").loc["net/seed0/b", "value"] == pytest.approx(
         np.mean(values))
+
+
+def groups_config(**groups):
+    config = {"binning": {"bin_width_deg": 6},
+              "datasets": {"a": {"layout": "raw"}, "b": {"layout": "raw_hdf5"},
+                           "c": {"layout": "oribinned1"}, "d": {"layout": "oribinned6_split"}},
+              "groups": groups}
+    return config
+
+
+@pytest.mark.parametrize(("group", "message"), [
+    ({"datasets": ["a"]}, r"groups.g.datasets: a group needs at least two recordings"),
+    ({"datasets": ["a", "x"]}, r"groups.g.datasets: \['x'\] are not keys of datasets"),
+    ({"datasets": ["a", "c"]},
+     r"groups.g.datasets: the recordings of a group must share their stimulus conditions, but "
+     r"they are binned differently \(a: raw in 6° bins, c: oribinned1 in 1° bins\)"),
+    ({"datasets": ["a", "b"], "networks": ["normative", "resnet"]},
+     r"groups.g.networks: \['resnet'\] are not networks of this workflow"),
+], ids=["one recording", "unknown dataset", "different conditions", "unknown network"])
+def test_bad_groups_are_refused_naming_the_key(group, message):
+    with pytest.raises(ValueError, match=r"^config: " + message):
+        groups.check_groups_config(groups_config(g=group), ["normative", "encoder"])
+    # single trials binned like a course file of the same bins make a valid group
+    groups.check_groups_config(groups_config(g={"datasets": ["a", "b", "d"]}), ["normative"])
