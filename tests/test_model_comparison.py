@@ -403,3 +403,49 @@ def test_bad_groups_are_refused_naming_the_key(group, message):
         groups.check_groups_config(groups_config(g=group), ["normative", "encoder"])
     # single trials binned like a course file of the same bins make a valid group
     groups.check_groups_config(groups_config(g={"datasets": ["a", "b", "d"]}), ["normative"])
+
+
+# ------------------------------------------------------------------------------ calibration
+
+
+def null_data(rng, n_conditions, noise_ratio=1.0, noise=2.0):
+    """V1's RDM and two candidates' from the same random orientation tuning through independent
+    noise; candidate B has noise_ratio times A's (1: equally close to V1 in expectation)."""
+    angle = rng.uniform(0, 2 * np.pi, n_conditions)
+    tuning = np.column_stack([np.cos(angle), np.sin(angle), np.cos(2 * angle), np.sin(2 * angle)])
+    truth = tuning @ rng.normal(size=(4, 50))
+    return [correlation_rdm(truth + scale * rng.normal(size=truth.shape))
+            for scale in (noise, noise, noise * noise_ratio)]
+
+
+def pairwise_p(rng, n_conditions, n_datasets, noise_ratio=1.0, n_bootstrap=100):
+    p = []
+    for _ in range(n_datasets):
+        v1, a, b = null_data(rng, n_conditions, noise_ratio)
+        candidates = np.stack([a, b])
+        indices = rsa.draw_bootstrap_indices(n_conditions, n_bootstrap, rng)
+        samples = rsa.BootstrapSamples.one_factor(
+            rsa.compare_resampled(v1, candidates, "pearson", indices),
+            rsa.compare_many(v1, candidates, "pearson"), n_conditions)
+        p.append(rsa.test_pairwise(samples, [0], [1])["p"][0])
+    return np.array(p)
+
+
+def test_pairwise_p_values_are_uniform_under_the_null_and_the_test_has_power():
+    # 180 conditions, as the default config's 0…180° in 1° bins: many small null data sets.
+    # (bench/calibration.py prints the same for more data sets, conditions and comparators.)
+    rng = np.random.default_rng(7)
+    null = pairwise_p(rng, 180, 150)
+    assert scipy.stats.kstest(null, "uniform").pvalue > 0.01
+    assert 0.005 <= np.mean(null < 0.05) <= 0.1  # binomial 99 % range around 0.05
+    # B 25 % noisier than A: found nearly always at this size
+    assert np.mean(pairwise_p(rng, 180, 30, noise_ratio=1.25) < 0.05) >= 0.8
+
+
+def test_pairwise_test_is_conservative_with_few_conditions():
+    # With few conditions the bootstrap over conditions overestimates the variance of a pairwise
+    # statistic: p-values pile up towards 1, never below their nominal rate.
+    rng = np.random.default_rng(8)
+    null = pairwise_p(rng, 20, 150)
+    assert np.mean(null < 0.05) <= 0.05
+    assert np.mean(null) > 0.55

@@ -121,7 +121,7 @@ def _linear_ceilings(xs: np.ndarray, method: str, condition_counts: np.ndarray,
     full = similarity(all_pairs)[0]
     for block in range(0, len(condition_counts), 64):
         counts = condition_counts[block:block + 64].astype(np.float64)
-        weights = counts[:, rows] * counts[:, cols]
+        weights = np.take(counts, rows, axis=1) * np.take(counts, cols, axis=1)
         similarities = similarity(weights)
         for offset, (matrix, multiplicity) in enumerate(
                 zip(similarities, recording_counts[block:block + 64], strict=True)):
