@@ -97,17 +97,17 @@ def permuted_upper(matrix, permutations, out):
 
 
 @_compiled()
-def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, column):
+def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, width, slot):
     """A reference's pass along its sorted order, for one bootstrap sample: writes its doubled
-    average rank − 1 of every pair at ranks[pair, column] (a tie group's is 2·(weight before
-    it) + (its weight); w = c_first · c_second), and returns Σ over tie groups of the group
-    weight cubed (0 where untied: the caller knows it from the counts)."""
+    average rank − 1 of every pair at ranks[pair · width + slot] (a tie group's is
+    2·(weight before it) + (its weight); w = c_first · c_second), and returns Σ over tie groups
+    of the group weight cubed (0 where untied: the caller knows it from the counts)."""
     cubes = c[0] * 0
     before = c[0] * 0
     if not tied:
         for s in range(first.size):
             w = c[first[s]] * c[second[s]]
-            ranks[pair[s], column] = 2 * before + w
+            ranks[pair[s] * width + slot] = 2 * before + w
             before += w
         return cubes
     for g in range(group_starts.size - 1):
@@ -119,14 +119,14 @@ def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, column):
         before += group_weight
         cubes += group_weight * group_weight * group_weight
         for s in range(start, stop):
-            ranks[pair[s], column] = rank
+            ranks[pair[s] * width + slot] = rank
     return cubes
 
 
 @_compiled()
 def _cross_one(c, first, second, pair, group_starts, tied, ranks):
     """A candidate's pass along its sorted order against one reference: (Σ w R_x R_y, Σ over
-    its tie groups of the group weight cubed). ranks: (m, 1) the reference's R_x by pair."""
+    its tie groups of the group weight cubed). ranks: (m,) the reference's R_x by pair."""
     cross = c[0] * 0
     cubes = c[0] * 0
     before = c[0] * 0
@@ -135,7 +135,7 @@ def _cross_one(c, first, second, pair, group_starts, tied, ranks):
             w = c[first[s]] * c[second[s]]
             rank = 2 * before + w
             before += w
-            cross += ranks[pair[s], 0] * (w * rank)
+            cross += ranks[pair[s]] * (w * rank)
         return cross, cubes
     for g in range(group_starts.size - 1):
         start, stop = group_starts[g], group_starts[g + 1]
@@ -144,7 +144,7 @@ def _cross_one(c, first, second, pair, group_starts, tied, ranks):
         for s in range(start, stop):
             w = c[first[s]] * c[second[s]]
             group_weight += w
-            group_cross += ranks[pair[s], 0] * w
+            group_cross += ranks[pair[s]] * w
         rank = 2 * before + group_weight
         before += group_weight
         cubes += group_weight * group_weight * group_weight
@@ -156,7 +156,8 @@ def _cross_one(c, first, second, pair, group_starts, tied, ranks):
 def _cross_four(c, first, second, pair, group_starts, tied, ranks, cross):
     """A candidate's pass along its sorted order against four references at once: adds
     Σ w R_x R_y of each to cross (4,) and returns Σ over its tie groups of the group weight
-    cubed. ranks: (m, 4) the references' R_x by pair (one cache line holds a pair's four)."""
+    cubed. ranks: (4m,) the references' R_x, the four of pair p at 4p … 4p + 3 (one cache
+    line)."""
     c0 = cross[0] * 0
     c1 = c0
     c2 = c0
@@ -169,11 +170,11 @@ def _cross_four(c, first, second, pair, group_starts, tied, ranks, cross):
             rank = 2 * before + w
             before += w
             weighted = w * rank
-            row = ranks[pair[s]]
-            c0 += row[0] * weighted
-            c1 += row[1] * weighted
-            c2 += row[2] * weighted
-            c3 += row[3] * weighted
+            at = 4 * pair[s]
+            c0 += ranks[at] * weighted
+            c1 += ranks[at + 1] * weighted
+            c2 += ranks[at + 2] * weighted
+            c3 += ranks[at + 3] * weighted
     else:
         for g in range(group_starts.size - 1):
             start, stop = group_starts[g], group_starts[g + 1]
@@ -185,11 +186,11 @@ def _cross_four(c, first, second, pair, group_starts, tied, ranks, cross):
             for s in range(start, stop):
                 w = c[first[s]] * c[second[s]]
                 group_weight += w
-                row = ranks[pair[s]]
-                g0 += row[0] * w
-                g1 += row[1] * w
-                g2 += row[2] * w
-                g3 += row[3] * w
+                at = 4 * pair[s]
+                g0 += ranks[at] * w
+                g1 += ranks[at + 1] * w
+                g2 += ranks[at + 2] * w
+                g3 += ranks[at + 3] * w
             rank = 2 * before + group_weight
             before += group_weight
             cubes += group_weight * group_weight * group_weight
@@ -240,24 +241,27 @@ def weighted_spearman(counts, rank_type, ref_first, ref_second, ref_pair, ref_st
             later_cubes += cube
         total_weight = (n * n - sum_squares) // 2
         w3 = total_weight * total_weight * total_weight
-        ranks = np.zeros((n_groups, m, width), rank_type.dtype)
+        ranks = np.zeros(n_groups * m * width, rank_type.dtype)
         spread_x = np.empty(n_references)
         for r in range(n_references):
+            group = r // width
             cubes = _reference_ranks(c, ref_first[r], ref_second[r], ref_pair[r],
                                      ref_starts[ref_offsets[r]:ref_offsets[r + 1]], ref_tied[r],
-                                     ranks[r // width], r % width)
+                                     ranks[group * m * width:(group + 1) * m * width], width,
+                                     r % width)
             spread_x[r] = (w3 - (cubes if ref_tied[r] else untied_cubes)) / 12
         cross = np.zeros(4, counts.dtype)
         for j in range(k):
             group_starts = starts[offsets[j]:offsets[j + 1]]
             for group in range(n_groups):
+                group_ranks = ranks[group * m * width:(group + 1) * m * width]
                 if width == 1:
                     cross[0], cubes = _cross_one(c, first[j], second[j], pair[j], group_starts,
-                                                 tied[j], ranks[group])
+                                                 tied[j], group_ranks)
                 else:
                     cross[:] = 0
                     cubes = _cross_four(c, first[j], second[j], pair[j], group_starts, tied[j],
-                                        ranks[group], cross)
+                                        group_ranks, cross)
                 spread_y = (w3 - (cubes if tied[j] else untied_cubes)) / 12
                 for slot in range(min(width, n_references - group * width)):
                     r = group * width + slot

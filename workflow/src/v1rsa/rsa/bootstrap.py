@@ -206,8 +206,11 @@ def _run_blocks(function, n_items: int, n_threads: int, block: int) -> None:
     spans = [(start, min(start + block, n_items)) for start in range(0, n_items, block)]
     with _blas_controller().limit(limits=1, user_api="blas"):
         if n_threads <= 1 or len(spans) == 1:
-            for span in spans:
-                function(*span)
+            try:
+                for span in spans:
+                    function(*span)
+            finally:
+                _thread_buffers.__dict__.clear()  # the workers' go with their threads
             return
         with ThreadPoolExecutor(n_threads) as pool:
             for future in [pool.submit(function, *span) for span in spans]:

@@ -36,7 +36,7 @@ from v1rsa.rsa.comparators import compare_many
 _TIE_TOLERANCE = 1e-12
 # Permutations per block: the block's relabelled reference vectors are the left operand of one
 # matrix product with the candidates.
-_PERMUTATIONS_PER_BLOCK = 64
+_PERMUTATIONS_PER_BLOCK = 256
 
 
 def draw_permutations(n_conditions: int, n_permutations: int, rng) -> np.ndarray:
