@@ -642,3 +642,44 @@ def test_a_large_raster_shows_means_of_neighbouring_neurons():
     assert shown.shape == (3, style.MAX_IMAGE_PIXELS)
     np.testing.assert_allclose(shown[:, 1], weights[:, np.argsort(preferred, kind="stable")]
                                [:, 2:4].mean(axis=1))
+
+
+# ------------------------------------------------------------------------------------------------
+# generic RDM and MDS plots, for one's own stimuli
+# ------------------------------------------------------------------------------------------------
+
+
+def test_generic_rdm_plot_labels_every_condition_and_has_a_colour_bar():
+    rdm = np.abs(np.subtract.outer(np.arange(5.0), np.arange(5.0)))
+    fig, axes = style.figure(3.0)
+    image = rdms.plot_rdm_matrix(axes[0, 0], rdm, ["cat", "dog", "car", "bus", "cup"])
+    np.testing.assert_array_equal(image.get_array(), rdm)
+    assert image.get_clim() == (1.0, 4.0)  # the off-diagonal range
+    assert [t.get_text() for t in axes[0, 0].get_yticklabels()] == ["cat", "dog", "car", "bus",
+                                                                      "cup"]
+    assert len(fig.axes) == 2  # the image and its colour bar
+    with pytest.raises(ValueError, match="labels: expected 5 labels"):
+        rdms.plot_rdm_matrix(axes[0, 0], rdm, ["cat"])
+
+
+def test_mds_recovers_points_whose_distances_the_rdm_holds():
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(12, 2))
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    embedded = rdms.mds_embedding(distances, seed=0)
+    recovered = np.linalg.norm(embedded[:, None] - embedded[None], axis=-1)
+    np.testing.assert_allclose(recovered, distances, atol=1e-3)
+    np.testing.assert_array_equal(rdms.mds_embedding(distances, seed=0), embedded)
+
+
+def test_mds_plot_writes_each_stimulus_label_beside_its_point():
+    rdm = np.abs(np.subtract.outer(np.arange(6.0), np.arange(6.0)))
+    labels = [f"{angle}°" for angle in range(0, 180, 30)]
+    fig, axes = style.figure(3.0)
+    coordinates = rdms.plot_mds(axes[0, 0], rdm, labels, colours=np.arange(6))
+    texts = [t for t in axes[0, 0].texts]
+    assert [t.get_text() for t in texts] == labels
+    np.testing.assert_allclose([t.xy for t in texts], coordinates)
+    assert axes[0, 0].get_xlabel() == "MDS dimension 1"
+    with pytest.raises(ValueError, match="non-negative, symmetric"):
+        rdms.plot_mds(axes[0, 0], -rdm)
