@@ -18,9 +18,11 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/rsa.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/targets.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         final_outputs(),
+        RUN_RECORD,
     default_target: True

@@ -215,6 +215,7 @@ rule receptive_fields:
         title=lambda w: f"{w.network} (seed {w.seed}): receptive fields",
         n_units=config["figures"]["n_units"],
         dpi=config["figures"]["dpi"],
+        note=config["figures"]["note"],
         device=config["device"],
     threads: 1
     resources:

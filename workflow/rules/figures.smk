@@ -89,6 +89,7 @@ rule plot_data:
         n_examples=FIGURES["n_example_neurons"],
         bin_width_deg=FIGURES["tuning_bin_width_deg"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -118,6 +119,7 @@ rule plot_decoders:
     params:
         names=DECODERS,
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -139,6 +141,7 @@ rule plot_decoder_scaling:
                        "{dataset}", data="trials"),
     params:
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -162,6 +165,7 @@ rule plot_normative:
                        "Normative CNN", "all datasets", seed="{seed}"),
     params:
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -185,6 +189,7 @@ rule plot_encoder:
     params:
         n_examples=FIGURES["n_example_neurons"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=2000,
@@ -216,6 +221,7 @@ rule plot_representations:
         perplexity=FIGURES["tsne_perplexity"],
         pca_components=FIGURES["pca_components"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=3000,
@@ -242,6 +248,7 @@ rule plot_rdms:
         title=network_title,
         rows_deg=FIGURES["rdm_rows_deg"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
@@ -264,6 +271,7 @@ rule plot_rsa:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
     params:
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:

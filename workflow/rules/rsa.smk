@@ -62,11 +62,7 @@ rule rsa:
         activations=lambda w: network_files(w.dataset, "activations"),
         code=library("rsa"),
     output:
-        table=report(
-            "results/{dataset}/rsa/rsa.tsv",
-            caption="../report/rsa_table.rst",
-            category="RSA",
-        ),
+        table="results/{dataset}/rsa/rsa.tsv",
         samples="results/{dataset}/rsa/rsa.nc",
         cka="results/{dataset}/rsa/cka.tsv",
     params:

@@ -65,7 +65,8 @@ def final_outputs():
         outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
                           dataset=dataset, seed=config["encoder"]["seeds"])
         outputs += decoder_outputs(dataset)
-        outputs.append(f"results/{dataset}/rsa/rsa.tsv")
+        outputs += [f"results/{dataset}/rsa/{table}" for table in ("rsa.tsv", "rsa.html",
+                                                                  "cka.html")]
         outputs += figure_outputs(dataset)
     outputs += receptive_field_outputs()
     return outputs

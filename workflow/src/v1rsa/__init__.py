@@ -21,6 +21,7 @@ of the science they serve, in the order of the pipeline:
 - ``figures``: every figure, drawn into given Axes in one style;
 - ``io``: the on-disk contracts (atomic writes, checked reads of NetCDF4);
 - ``provenance``: the package versions, commit and settings that each output records;
+- ``report``: the report's pages besides figures (the RSA and CKA tables, the run record);
 - ``logs``: a stage's log file; ``sources``: the library files a workflow script runs.
 
 ``rdm``, ``rsa``, ``figures``, ``io`` and the data stages need only the base install (numpy,
