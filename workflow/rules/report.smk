@@ -34,7 +34,8 @@ rule rsa_tables:
             subcategory="{dataset}",
             labels={"figure": "CKA table"},
         ),
-    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
+    group:
+        "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,
@@ -51,7 +52,7 @@ rule run_record:
     # Remade whenever an output is: it reads the record each output carries, so it names the
     # commits and packages that made the outputs as they are now.
     input:
-        outputs=final_outputs(),
+        outputs=lambda w: final_outputs(),
         code=library("run_record"),
     output:
         json=RUN_RECORD[0],
