@@ -24,7 +24,7 @@ from v1rsa.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
-# The published files (SCIENCE.md section 1). ``known_hash`` None: no checksum is published;
+# The published files (docs/science.md#layouts). ``known_hash`` None: no checksum is published;
 # the first download records its sha256 for the user to pin.
 KNOWN_FILES: dict[str, dict] = {
     "stringer_orientations": {
