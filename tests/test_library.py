@@ -1,6 +1,7 @@
 """v1rsa as a library: the RSA part on one's own arrays, with the base install only."""
 
 import pkgutil
+import re
 import subprocess
 import sys
 import textwrap
@@ -89,3 +90,12 @@ def test_the_package_docstring_lists_every_module():
     assert modules, "no modules found"
     missing = [name for name in modules if f"``{name}``" not in listed]
     assert not missing, f"v1rsa/__init__.py does not list {missing}"
+
+
+def test_scripts_read_netcdf_through_the_checked_reader():
+    """Every script reads NetCDF with io.read_netcdf (clear errors naming the file and the
+    variable), never xarray directly."""
+    scripts = SOURCE_ROOT.parent / "scripts"
+    direct = [path.name for path in sorted(scripts.glob("*.py"))
+              if re.search(r"xr\.(load|open)_(mf)?dataset", path.read_text())]
+    assert not direct, f"scripts reading NetCDF without v1rsa.io.read_netcdf: {direct}"
