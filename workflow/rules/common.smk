@@ -8,7 +8,6 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 for _name in config["run"]:
@@ -24,10 +23,9 @@ for _name in config["run"]:
 # must change what runs here. Jobs inherit the environment (also on a cluster).
 SOURCE_ROOT = Path(workflow.basedir) / "workflow" / "src"
 sys.path.insert(0, str(SOURCE_ROOT))
-if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != str(SOURCE_ROOT):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])
-    )
+_PYTHONPATH = os.environ.get("PYTHONPATH")
+if (_PYTHONPATH or "").split(os.pathsep)[0] != str(SOURCE_ROOT):
+    os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SOURCE_ROOT), _PYTHONPATH])))
 
 # NumPy asks the kernel for transparent huge pages for large arrays; where the kernel compacts
 # memory first, a fresh array costs up to ~2 ms per MB (bench/README.md). Set the variable to 1
@@ -42,7 +40,8 @@ SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 def library(script):
     """The library files a rule's script runs (v1rsa.sources): inputs of the rule, so that
     editing the library reruns exactly the stages whose code changed, as editing the script does.
-    Relative to the working directory, so that moving a finished project reruns nothing."""
+    Relative to the working directory, so that moving a finished project reruns nothing.
+    """
     from v1rsa.sources import library_files
 
     return [os.path.relpath(path) for path in library_files(SCRIPTS / f"{script}.py", LIBRARY)]

@@ -3,15 +3,8 @@
 # On a cluster, this chain (V1's RDM, each network's, the RSA, and the RDM and RSA figures) runs as
 # one job per dataset (group "rsa"): each of them is seconds of work, while each cluster job
 # starts Snakemake anew (about 10 s on the test cluster) and waits for a status check before the
-# next can be submitted. A local run ignores groups. (Snakemake's job groups, not the `groups:`
-# of recordings below.)
-
-#: groups of recordings analysed together (config: groups), checked before any job runs
-RECORDING_GROUPS = config["groups"]
-if RECORDING_GROUPS:
-    from v1rsa.rsa.groups import check_groups_config
-
-    check_groups_config(config, NETWORKS)
+# next can be submitted. A local run ignores groups. (Snakemake's job groups, not the groups of
+# recordings of rule rsa_group, groups.smk.)
 
 
 rule rdm_v1:
@@ -25,7 +18,8 @@ rule rdm_v1:
         conditions=config["rdm"]["conditions"],
     # a second of work: on one thread it need not wait for both cores to be free at once
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
@@ -49,7 +43,8 @@ rule rdm:
     params:
         method=config["rdm"]["method"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
@@ -70,27 +65,21 @@ rule rsa:
         activations=lambda w: network_files(w.dataset, "activations"),
         code=library("rsa"),
     output:
-        table=report(
-            "results/{dataset}/rsa/rsa.tsv",
-            caption="../report/rsa_table.rst",
-            category="RSA",
-        ),
+        table="results/{dataset}/rsa/rsa.tsv",
         samples="results/{dataset}/rsa/rsa.nc",
         cka="results/{dataset}/rsa/cka.tsv",
-        pairwise=report(
-            "results/{dataset}/rsa/pairwise.tsv",
-            caption="../report/rsa_pairwise.rst",
-            category="RSA",
-        ),
+        pairwise="results/{dataset}/rsa/pairwise.tsv",
     params:
         names=lambda w: network_names(),
         comparators=config["rsa"]["comparators"],
-        statistics=lambda w: select(config["rsa"], "n_bootstrap", "n_permutations", "seed",
-                                    "ci_level"),
+        statistics=lambda w: select(
+            config["rsa"], "n_bootstrap", "n_permutations", "seed", "ci_level"
+        ),
         max_all_pairs=config["rsa"]["max_all_pairs"],
         conditions=config["rdm"]["conditions"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     # one thread: 0.3 s slower than two, but a 2-thread job waits until both cores are free
     threads: 1
     resources:
@@ -104,37 +93,12 @@ rule rsa:
         "../scripts/rsa.py"
 
 
-def group_datasets(group):
-    return RECORDING_GROUPS[group]["datasets"]
-
-
-def group_network_names(group):
-    """The networks a group compares, as "{network}/seed{seed}" (network_names() by default)."""
-    chosen = RECORDING_GROUPS[group].get("networks", NETWORKS)
-    return [name for name in network_names() if name.split("/seed")[0] in chosen]
-
-
-def group_rdm_files(wildcards):
-    """Each recording's V1 RDM, and then each recording's RDM of every compared network."""
-    datasets = group_datasets(wildcards.group)
-    return {
-        "v1": [f"results/{dataset}/rdms/v1.nc" for dataset in datasets],
-        "networks": [f"results/{dataset}/rdms/{name}.nc" for dataset in datasets
-                     for name in group_network_names(wildcards.group)],
-    }
-
-
 rule rsa_group:
     input:
         unpack(group_rdm_files),
         code=library("rsa_group"),
     output:
-        table=report(
-            "results/groups/{group}/rsa.tsv",
-            caption="../report/rsa_group_table.rst",
-            category="Groups",
-            subcategory="{group}",
-        ),
+        table="results/groups/{group}/rsa.tsv",
         recordings="results/groups/{group}/recordings.tsv",
         pairwise="results/groups/{group}/pairwise.tsv",
         samples="results/groups/{group}/rsa.nc",
@@ -144,8 +108,9 @@ rule rsa_group:
         datasets=lambda w: group_datasets(w.group),
         names=lambda w: group_network_names(w.group),
         comparators=config["rsa"]["comparators"],
-        statistics=lambda w: select(config["rsa"], "n_bootstrap", "seed", "ci_level",
-                                    "max_all_pairs"),
+        statistics=lambda w: select(
+            config["rsa"], "n_bootstrap", "seed", "ci_level", "max_all_pairs"
+        ),
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,

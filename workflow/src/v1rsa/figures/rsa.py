@@ -272,11 +272,11 @@ def comparison_units(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _comparison_layout(n_panels: int, n_units: int):
-    matrix_height = min(3.2, 0.9 + 0.14 * n_units)
-    fig = Figure(figsize=(style.WIDTH_IN, n_panels * (2.4 + matrix_height) + 0.3),
+    matrix_height = min(2.6, 0.5 + 0.11 * n_units)
+    fig = Figure(figsize=(style.WIDTH_IN, n_panels * (1.9 + matrix_height) + 0.3),
                  layout="constrained")
     grid = fig.add_gridspec(2 * n_panels, 1,
-                            height_ratios=[2.4, matrix_height] * n_panels)
+                            height_ratios=[1.9, matrix_height] * n_panels)
     return fig, [(fig.add_subplot(grid[2 * i]), fig.add_subplot(grid[2 * i + 1]))
                  for i in range(n_panels)]
 
