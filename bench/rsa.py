@@ -351,16 +351,21 @@ def cuda_products(device: str, n_conditions: int, n_candidates: int, n_bootstrap
     relabelled = rng.random((1000, m))
     lines = []
     on_device = torch.from_numpy(candidates).to(device)
+
+    def synchronize():
+        if on_device.is_cuda:
+            torch.cuda.synchronize(on_device.device)
+
     for name, left, repeat in (("bootstrap weights × candidates", weights, 1),
                                (f"relabelled V1 × candidates ({n_permutations // 1000} blocks)",
                                 relabelled, n_permutations // 1000)):
         left_device = torch.from_numpy(left).to(device)
         torch.matmul(left_device, on_device.T)
-        torch.cuda.synchronize()
+        synchronize()
         start = time.perf_counter()
         for _ in range(repeat):
             product = torch.matmul(left_device, on_device.T)
-        torch.cuda.synchronize()
+        synchronize()
         gpu = time.perf_counter() - start
         start = time.perf_counter()
         for _ in range(repeat):
