@@ -356,6 +356,20 @@ def test_ridge_error_falls_as_neurons_and_trials_grow(population):
                                n_repeats=1, seed=0, progress=False)
 
 
+def test_sizes_above_the_recording_are_left_out_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="v1rsa.decoding"):
+        kept = decoding.available_sizes([100, 300, 1000, 3000], 400, "decoders.scaling.n_neurons")
+    assert kept == [100, 300]
+    assert "decoders.scaling.n_neurons: left out [1000, 3000], above the 400" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="v1rsa.decoding"):
+        assert decoding.available_sizes([100, 300], 400, "n") == [100, 300]
+    assert caplog.text == ""
+    with pytest.raises(ValueError, match="needs at least 2 sizes"):
+        decoding.available_sizes([100, 1000, 3000], 400, "decoders.scaling.n_neurons")
+
+
 def test_fit_alpha_beta_recovers_exact_parameters():
     n = np.repeat([100, 300, 1000, 3000, 10000], 3)
     alpha, beta = decoding.fit_alpha_beta(n, 1.25 + 40.0 / np.sqrt(n))

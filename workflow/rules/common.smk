@@ -6,17 +6,8 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
-
-
-validate(config, schema="../schemas/config.schema.yaml")
-
-for _name in config["run"]:
-    if _name not in config["datasets"]:
-        raise ValueError(
-            f"config: run names dataset {_name!r}, which is not a key of datasets "
-            f"(known: {sorted(config['datasets'])})"
-        )
 
 
 # Jobs run the library of this checkout (workflow/src/v1rsa), the files the rules track, not
@@ -28,6 +19,15 @@ if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != str(SOURCE_ROOT):
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])
     )
+
+from v1rsa import config_checks  # noqa: E402 -- the library of this checkout, found above
+
+# The config is checked before any job: the schema (one line per mistake, naming its key), its
+# defaults, then what a schema cannot say (v1rsa.config_checks, one check per section).
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+config_checks.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
+validate(config, schema=str(SCHEMA))
+config_checks.check_config(config)
 
 # NumPy asks the kernel for transparent huge pages for large arrays; where the kernel compacts
 # memory first, a fresh array costs up to ~2 ms per MB (bench/README.md). Set the variable to 1
