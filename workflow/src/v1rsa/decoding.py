@@ -23,8 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.io import ContractError
 
 log = logging.getLogger(__name__)
@@ -399,7 +399,7 @@ def scaling_table(
 
     rows = []
     every_neuron = None  # the predictions of every neuron and trial: each repeat is the same fit
-    for axis, n, repeat in tqdm(jobs, desc="ridge scaling", disable=not progress):
+    for axis, n, repeat in logs.progress(jobs, desc="ridge scaling", enabled=progress):
         if axis == "neurons":
             neurons = rng.choice(n_neurons, size=n, replace=False)
         else:
