@@ -1,5 +1,6 @@
 # What every stage shares: the validated config, the library of this checkout, and small getters.
 # Each stage's own input functions live in its file; the final targets in targets.smk.
+import functools
 import json
 import os
 import re
@@ -28,6 +29,19 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config_checks.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, schema=str(SCHEMA))
 config_checks.check_config(config)
+
+onstart:
+    # Temporary files of jobs killed mid-write (kill -9, a cluster's memory or time limit, a power
+    # cut): those of an output made again go when it is written (v1rsa.io.atomic_path), the
+    # others here, before the jobs start.
+    from snakemake.logging import logger
+    from v1rsa.io import remove_stale_temporaries
+
+    _removed = remove_stale_temporaries(["resources", "results"])
+    if _removed:
+        logger.info(f"removed {len(_removed)} temporary file(s) left by killed jobs: "
+                    + ", ".join(map(str, _removed)))
+
 
 # NumPy asks the kernel for transparent huge pages for large arrays; where the kernel compacts
 # memory first, a fresh array costs up to ~2 ms per MB (bench/README.md). Set the variable to 1
