@@ -13,10 +13,13 @@ LOCAL = _datasets_with("local")
 RAW_SUFFIXES = {"raw": "npy", "raw_hdf5": "h5", "oribinned1": "npz", "oribinned6_split": "npz"}
 
 
-def raw_file(wildcards):
+def raw_path(dataset):
     """The raw file of a dataset, as published or simulated: resources/{dataset}/raw.{suffix}."""
-    layout = dataset_entry(wildcards.dataset)["layout"]
-    return f"resources/{wildcards.dataset}/raw.{RAW_SUFFIXES[layout]}"
+    return f"resources/{dataset}/raw.{RAW_SUFFIXES[dataset_entry(dataset)['layout']]}"
+
+
+def raw_file(wildcards):
+    return raw_path(wildcards.dataset)
 
 
 def raw_source(dataset):
@@ -85,6 +88,57 @@ use rule simulate as simulate_hdf5 with:
         simulate=lambda w: dataset_entry(w.dataset)["simulate"],
 
 
+@functools.cache
+def pinned_at(dataset):
+    """Where a dataset's known_hash is set, for messages: 'datasets.<name>.known_hash in <the
+    last config file that sets it>' (a --configfile overrides config/config.yaml)."""
+    key = f"datasets.{dataset}.known_hash"
+    given = [str(path) for path in workflow.config_settings.configfiles]  # --configfile, in order
+    base = [str(path) for path in workflow.configfiles if str(path) not in given]
+    for path in [*reversed(given), *reversed(base)]:
+        with open(path) as file:
+            entry = ((yaml.safe_load(file) or {}).get("datasets") or {}).get(dataset) or {}
+        if "known_hash" in entry:
+            return f"{key} in {os.path.relpath(path)}"
+    return key
+
+
+def pin_settings(wildcards, output):
+    """How a download or link job checks its file: the pin and where it is set. Computed from
+    the job's output, so Snakemake does not rerun the job when they change (a param derived
+    from input or output files is no rerun trigger): the pin accepts or refuses a file but does
+    not change it. A pin the file already in resources/ lacks is refused when the workflow
+    starts (check_pins below), before Snakemake could remove the file to remake it; so pinning
+    the hash a file already has reruns nothing."""
+    return {"known_hash": dataset_entry(wildcards.dataset).get("known_hash"),
+            "pinned_at": pinned_at(wildcards.dataset)}
+
+
+def download_settings(wildcards, output):
+    """How a download job fetches and checks its file, not which file it is (that is the URL):
+    the pin (see pin_settings), the retries and the layout it must read as. No rerun trigger:
+    changing them does not fetch a verified file again."""
+    return {**pin_settings(wildcards, output), "retries": config["download"]["retries"],
+            "layout": dataset_entry(wildcards.dataset)["layout"]}
+
+
+def check_pins():
+    """Refuse, before any job, a pin that a dataset's file in resources/ does not have (its
+    record resources/<name>/raw.<suffix>.sha256 says which it has): the file is kept."""
+    pinned = [name for name in [*DOWNLOADED, *LOCAL]
+              if dataset_entry(name).get("known_hash") and os.path.exists(raw_path(name))]
+    if pinned:
+        from v1rsa.download import check_pin
+
+        for name in pinned:
+            check_pin(raw_path(name), dataset_entry(name)["known_hash"],
+                      pinned_at=pinned_at(name))
+
+
+if workflow.is_main_process:
+    check_pins()
+
+
 rule download:
     # No library input: editing the code must not re-fetch a verified 1 GB file.
     output:
@@ -95,14 +149,15 @@ rule download:
         suffix=one_of(["npy", "npz", "h5"]),
     params:
         url=lambda w: dataset_entry(w.dataset)["url"],
-        known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
-        retries=config["download"]["retries"],
+        settings=download_settings,
     log:
         "logs/{dataset}/download_{suffix}.log",
     benchmark:
         "benchmarks/{dataset}/download_{suffix}.tsv"
     priority: 20  # the data first, as simulate's
     resources:
+        # the received file is read whole to check its layout (937 MB for the NMA raw file)
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     retries: 1
     script:
@@ -110,6 +165,9 @@ rule download:
 
 
 rule link_local:
+    input:
+        # the user's file: when it changes in place, the link and its hash record are remade
+        lambda w: dataset_entry(w.dataset)["path"],
     output:
         raw="resources/{dataset}/raw.{suffix}",
         sha256="resources/{dataset}/raw.{suffix}.sha256",
@@ -117,8 +175,7 @@ rule link_local:
         dataset=one_of(LOCAL),
         suffix=one_of(["npy", "npz", "h5"]),
     params:
-        path=lambda w: dataset_entry(w.dataset)["path"],
-        known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
+        settings=pin_settings,
     log:
         "logs/{dataset}/link_local_{suffix}.log",
     localrule: True

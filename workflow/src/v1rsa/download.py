@@ -1,31 +1,38 @@
-"""Get the raw data files: download them through pooch, or take a copy the user already has.
+"""Get the raw data files: download them, or take a copy the user already has.
 
-A file appears at its destination only complete and with the pinned checksum. pooch streams each
-attempt into a temporary file beside the destination (``tempfile.NamedTemporaryFile`` in the same
-folder), checks the hash, then moves it into place; it removes the temporary file on any failure
-and retries network errors, truncated transfers and checksum mismatches ``retry_if_failed`` times.
-We add what pooch leaves out: a body shorter than its ``Content-Length`` is an error even where
-urllib3 does not check it (urllib3 < 2), error messages that name the URL, path and both hashes,
-and the sha256 to pin when none is published.
+A file appears at its destination only complete, with the pinned checksum, and readable in its
+layout. Each attempt streams into a temporary file beside the destination (pooch's HTTP or FTP
+downloader writing into :func:`v1rsa.io.atomic_path`), which is checked and only then renamed
+into place: its size against the ``Content-Length`` (urllib3 < 2 does not check it), its hash
+against the pin, and, with or without a pin, that it reads as its layout (so an HTML error page
+served with status 200, or a transfer cut short without a ``Content-Length``, is never kept).
+Network errors, server errors (5xx) and bad transfers are retried; a client error (4xx but 408
+and 429) is final. Every failed attempt is logged, also when a later one succeeds.
+
+The hash of every file used is recorded beside it (``<file>.sha256``): the line to pin as
+``known_hash``, and what :func:`check_pin` compares a pin with before any job runs.
 """
 
 from __future__ import annotations
 
+import ftplib
 import hashlib
 import logging
 import os
 import string
+import time
 from pathlib import Path
 
 import pooch
 import requests
 
-from v1rsa.io import atomic_path
+from v1rsa import logs
+from v1rsa.io import ContractError, atomic_path
 
 logger = logging.getLogger(__name__)
 
-# The published files (SCIENCE.md section 1). ``known_hash`` None: no checksum is published;
-# the first download records its sha256 for the user to pin.
+# The published files (the course's data, docs/science.md). ``known_hash`` None: no checksum is
+# published; the first download records its sha256 for the user to pin.
 KNOWN_FILES: dict[str, dict] = {
     "stringer_orientations": {
         "url": "https://osf.io/ny4ut/download",
@@ -46,10 +53,8 @@ KNOWN_FILES: dict[str, dict] = {
 
 HASH_RECORD_SUFFIX = ".sha256"
 _CHUNK_BYTES = 1 << 20  # pooch's default of 1 KiB costs a Python call per KiB of a 937 MB file
-_HOW_TO_FIX = (
-    "Re-run to try again; if the upstream file truly changed, check it and update the pinned "
-    "known_hash of this dataset in config/config.yaml."
-)
+_MAX_WAIT_S = 10  # between attempts: 1 s, 2 s, ... up to this
+_TRANSIENT_CLIENT_ERRORS = (408, 429)  # request timeout, too many requests: worth retrying
 
 
 class DownloadError(OSError):
@@ -61,10 +66,11 @@ class ChecksumError(DownloadError):
 
 
 class _IncompleteTransfer(requests.exceptions.RequestException):
-    """The server closed the connection before sending all the bytes it announced.
+    """The server closed the connection before sending all the bytes it announced."""
 
-    A ``RequestException``, so that pooch retries it like any other network error.
-    """
+
+class _BadTransfer(Exception):
+    """What an attempt received is not the file asked for (wrong hash, unreadable layout)."""
 
 
 def _split_hash(known_hash: str) -> tuple[str, str]:
@@ -100,7 +106,7 @@ class _CompleteHTTPDownloader(pooch.HTTPDownloader):
     returns it silently, and with no pinned hash nothing else would notice.
     """
 
-    def __init__(self, progressbar: bool):
+    def __init__(self, progressbar):
         super().__init__(
             progressbar=progressbar,
             chunk_size=_CHUNK_BYTES,
@@ -128,28 +134,36 @@ class _CompleteHTTPDownloader(pooch.HTTPDownloader):
         return result
 
 
-class _AttemptRecorder:
-    """Wrap a pooch downloader; remember the size and checksum of what each attempt wrote."""
+def _is_final(err: Exception) -> bool:
+    """Whether retrying cannot help: a client error (4xx but 408, 429) or a permanent FTP one."""
+    if isinstance(err, requests.exceptions.HTTPError) and err.response is not None:
+        status = err.response.status_code
+        return 400 <= status < 500 and status not in _TRANSIENT_CLIENT_ERRORS
+    return isinstance(err, ftplib.error_perm)
 
-    def __init__(self, downloader, algorithm: str):
-        self.downloader = downloader
-        self.algorithm = algorithm
-        self.n_attempts = 0
-        self.received_bytes: int | None = None
-        self.received_hash: str | None = None
 
-    def __call__(self, url, output_file, pooch, check_only=False):
-        if check_only:
-            return self.downloader(url, output_file, pooch, check_only=True)
-        self.n_attempts += 1
-        self.received_bytes = self.received_hash = None
+def _is_retried(err: Exception) -> bool:
+    return isinstance(err, (_BadTransfer, requests.exceptions.RequestException,
+                            ftplib.error_temp, ConnectionError, TimeoutError))
+
+
+def _receive(url: str, tmp: Path, downloader, expected: str | None, algorithm: str,
+             layout: str | None) -> tuple[str, int]:
+    """One attempt: download into ``tmp`` and check it; return (checksum, size in bytes)."""
+    downloader(url, str(tmp), None)
+    received, size = _checksum(tmp, algorithm), tmp.stat().st_size
+    if expected is not None and received != expected:
+        raise _BadTransfer(f"checksum mismatch: received {received} ({size} bytes)")
+    if layout is not None:
+        from v1rsa import load
+
         try:
-            return self.downloader(url, output_file, pooch)
-        finally:
-            # pooch always hands us the path of its temporary file.
-            if os.path.isfile(output_file):
-                self.received_bytes = os.path.getsize(output_file)
-                self.received_hash = _checksum(output_file, self.algorithm)
+            load.check_file(tmp, layout)
+        except (ContractError, load.UnsafePickleError, OSError) as err:
+            reason = str(err).replace(f"{tmp}: ", "").replace(str(tmp), "the file")
+            raise _BadTransfer(f"the {size} bytes received are not a {layout!r} file "
+                               f"({reason})") from err
+    return received, size
 
 
 def fetch(
@@ -158,17 +172,23 @@ def fetch(
     known_hash: str | None = None,
     *,
     retries: int = 3,
+    layout: str | None = None,
     progressbar: bool = True,
+    pinned_at: str = "known_hash",
 ) -> str:
-    """Download ``url`` to exactly ``path`` with pooch, verify it, and return its checksum.
+    """Download ``url`` to exactly ``path``, check it, and return its checksum.
 
     known_hash: ``"md5:<hex>"``, ``"sha256:<hex>"`` (bare hex = sha256) or None when none is
     published, in which case the sha256 is logged for the user to pin. retries: attempts after
-    the first (pooch's ``retry_if_failed``). A file already at ``path`` with the pinned hash is
-    kept without downloading; one with another hash is replaced.
+    the first, for network and server errors and bad transfers (a 4xx is final), waiting 1 s,
+    2 s, ... (at most 10 s) in between. layout: a layout of :mod:`v1rsa.load` the file must read
+    as (:func:`v1rsa.load.check_file`), or None. progressbar: report progress
+    (:func:`v1rsa.logs.progress`). pinned_at: where the pin is set, for messages (e.g.
+    ``"datasets.x.known_hash in config/config.yaml"``). A file already at ``path`` with the
+    pinned hash is kept without downloading; one with another hash is replaced.
     Returns ``"<algorithm>:<hex>"`` in the pinned algorithm (sha256 when none is pinned).
-    Raises :class:`DownloadError` (:class:`ChecksumError` on a hash mismatch) and leaves no file
-    at ``path`` and no temporary file beside it.
+    Raises :class:`DownloadError` (:class:`ChecksumError` when every attempt had another hash)
+    and leaves no file at ``path`` and no temporary file beside it.
     """
     if not url.startswith(("http://", "https://", "ftp://")):
         raise ValueError(f"url {url!r}: expected an http://, https:// or ftp:// address")
@@ -186,59 +206,95 @@ def fetch(
             logger.warning("%s does not have the pinned %s; downloading it again", path, expected)
             path.unlink()
 
-    if url.startswith("ftp://"):
-        downloader = pooch.FTPDownloader(progressbar=progressbar)
-    else:
-        downloader = _CompleteHTTPDownloader(progressbar=progressbar)
-    recorder = _AttemptRecorder(downloader, algorithm)
-    registry = pooch.create(
-        path=path.parent,
-        base_url="",
-        registry={path.name: expected},
-        urls={path.name: url},
-        retry_if_failed=retries,
-    )
-    try:
-        registry.fetch(path.name, downloader=recorder)
-    except (ValueError, requests.exceptions.RequestException, OSError) as err:
-        mismatch = (
-            isinstance(err, ValueError)
-            and expected is not None
-            and recorder.received_hash not in (None, expected)
-        )
-        reason = "checksum mismatch" if mismatch else str(err)
-        received = (
-            f"; the last attempt received {recorder.received_hash} "
-            f"({recorder.received_bytes} bytes)"
-            if recorder.received_bytes
-            else ""
-        )
-        hint = _HOW_TO_FIX if mismatch else "Check the URL and the network connection, then re-run."
-        raise (ChecksumError if mismatch else DownloadError)(
-            f"Could not download {url} to {path}: {reason} (after {recorder.n_attempts} "
-            f"attempt(s)); pinned checksum: {expected or 'none'}{received}. "
-            f"No file was left at {path}. {hint}"
-        ) from err
-
-    if recorder.n_attempts == 0:  # pooch found the file already there (nothing was pinned)
-        return _checksum(path, algorithm)
-    checksum = recorder.received_hash
+    n_attempts = 1 + retries
+    for attempt in range(1, n_attempts + 1):
+        bar = logs.byte_progress(f"download {path.name}") if progressbar else False
+        if url.startswith("ftp://"):
+            downloader = pooch.FTPDownloader(progressbar=bar)
+        else:
+            downloader = _CompleteHTTPDownloader(progressbar=bar)
+        try:
+            with atomic_path(path) as tmp:
+                checksum, size = _receive(url, tmp, downloader, expected, algorithm, layout)
+            break
+        except Exception as err:
+            retried = _is_retried(err) and not _is_final(err)
+            if not retried or attempt == n_attempts:
+                raise _download_error(err, url, path, expected, attempt, pinned_at) from err
+            wait = min(attempt, _MAX_WAIT_S)
+            logger.warning("attempt %d of %d to download %s failed: %s; trying again in %d s",
+                           attempt, n_attempts, url, err, wait)
+            time.sleep(wait)
+    if attempt > 1:
+        logger.warning("%s downloaded on attempt %d of %d (%d bytes)", url, attempt, n_attempts,
+                       size)
     if expected is None:
         logger.warning(
-            "%s has no published checksum; the downloaded file %s has %s. Pin it as known_hash "
-            "so that a later download is checked against it.",
-            url,
-            path,
-            checksum,
+            "%s has no pinned checksum; the downloaded file %s has %s. Pin it as %s so that a "
+            "later download is checked against it.",
+            url, path, checksum, pinned_at,
         )
     return checksum
 
 
-def verify_local(path: str | os.PathLike, known_hash: str | None = None) -> str:
+def _download_error(err: Exception, url: str, path: Path, expected: str | None, attempt: int,
+                    pinned_at: str) -> DownloadError:
+    mismatch = isinstance(err, _BadTransfer) and str(err).startswith("checksum mismatch")
+    if mismatch:
+        hint = (f"Run again to retry; if the upstream file truly changed, check it and update "
+                f"{pinned_at}.")
+    elif _is_final(err):
+        hint = "The server refused the request: check the URL."
+    else:
+        hint = "Check the URL and the network connection, then run again."
+    return (ChecksumError if mismatch else DownloadError)(
+        f"Could not download {url} to {path}: {err} (after {attempt} attempt(s)); pinned "
+        f"checksum: {expected or 'none'}. No file was left at {path}. {hint}"
+    )
+
+
+def check_pin(path: str | os.PathLike, known_hash: str | None, *,
+              pinned_at: str = "known_hash") -> None:
+    """Refuse a pin that the data file already at ``path`` does not have, before any job runs.
+
+    ``path``: a file in ``resources/`` (downloaded, or a link to the user's file); its record
+    ``<path>.sha256`` holds the sha256 of the file as it was fetched or linked. Nothing is
+    checked without a pin, without the file or its record, or when the file changed after its
+    record was written (the job that remakes them checks the pin then). A sha256 pin is compared
+    with the record; any other pin with the file's own hash. Raises :class:`ChecksumError`
+    naming the file, both hashes and ``pinned_at``; the file is left as it is.
+    """
+    path = Path(path)
+    record = hash_record_path(path)
+    if known_hash is None or not path.exists() or not record.is_file():
+        return
+    if path.stat().st_mtime > record.stat().st_mtime:  # follows a link to the user's file
+        return
+    algorithm, digest = _split_hash(known_hash)
+    expected = f"{algorithm}:{digest}"
+    if algorithm == "sha256":
+        actual = record.read_text().strip()
+    else:
+        actual = _checksum(path, algorithm)
+    if actual != expected:
+        if path.is_symlink():  # the user's own file
+            shown, remedy = os.path.realpath(path), "or point the dataset at the file you meant"
+        else:
+            shown, remedy = path, f"or, to download the file again, delete {path}"
+        raise ChecksumError(
+            f"{pinned_at} is {expected}, but the file in use, {shown}, has {actual} (recorded in "
+            f"{record}). Nothing was run and the file was kept. If the pin is mistyped, correct "
+            f"it, {remedy}."
+        )
+
+
+def verify_local(path: str | os.PathLike, known_hash: str | None = None, *,
+                 pinned_at: str = "known_hash") -> str:
     """Check that the user's own file at ``path`` exists (and has ``known_hash`` when given).
 
     Returns ``"<algorithm>:<hex>"`` (sha256 when nothing is pinned). Raises FileNotFoundError or
-    :class:`ChecksumError`; never deletes or changes the file.
+    :class:`ChecksumError` (naming ``pinned_at``, where the pin is set); never deletes or changes
+    the file.
     """
     path = Path(path)
     if not path.exists():
@@ -252,22 +308,23 @@ def verify_local(path: str | os.PathLike, known_hash: str | None = None) -> str:
     actual = _checksum(path, algorithm)
     if actual != expected:
         raise ChecksumError(
-            f"{path}: checksum {actual} does not match the pinned {expected}. The file was left "
-            "untouched. Check that the dataset points at the right file; if it does and the file "
-            "is the one you mean to use, update its pinned known_hash in config/config.yaml."
+            f"{path}: checksum {actual} does not match the pinned {expected} ({pinned_at}). The "
+            "file was left untouched. Check that the dataset points at the right file; if it "
+            f"does and the file is the one you mean to use, update {pinned_at}."
         )
     return actual
 
 
 def link_local(
-    src: str | os.PathLike, dest: str | os.PathLike, known_hash: str | None = None
+    src: str | os.PathLike, dest: str | os.PathLike, known_hash: str | None = None, *,
+    pinned_at: str = "known_hash",
 ) -> str:
     """Verify the user's file ``src`` (:func:`verify_local`), then make ``dest`` a symlink to it.
 
     The link holds the absolute, fully resolved path of ``src`` and replaces ``dest`` atomically.
     Returns the checksum from :func:`verify_local`.
     """
-    checksum = verify_local(src, known_hash)
+    checksum = verify_local(src, known_hash, pinned_at=pinned_at)
     target = Path(os.path.realpath(src))
     dest = Path(dest)
     if Path(os.path.realpath(dest.parent)) / dest.name == target:
