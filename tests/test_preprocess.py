@@ -34,7 +34,8 @@ def make_raw(n_neurons: int = 30, n_trials: int = 200, n_pcs: int = 8, seed: int
 
 
 def compile_resp_direct(raw: dict, n_pcs: int) -> np.ndarray:
-    """SCIENCE.md §2 written out on the whole matrix: (N, T) float64, z-scored per neuron."""
+    """docs/science.md#preprocessing written out on the whole matrix: (N, T) float64, z-scored
+    per neuron."""
     sresp = (raw["sresp"] - raw["mean_spont"][:, None]) / raw["std_spont"][:, None]
     if n_pcs:
         u = raw["u_spont"][:, :n_pcs]

@@ -1,4 +1,4 @@
-"""RDMs (v1rsa.rdm), checked against rsatoolbox 0.3.2, scipy and the formula in SCIENCE.md §5."""
+"""RDMs (v1rsa.rdm), checked against rsatoolbox 0.3.2, scipy and docs/science.md#distances."""
 
 import numpy as np
 import pytest
@@ -52,7 +52,8 @@ def test_correlation_distance_equals_rsatoolbox_and_numpy(responses):
 
 
 def test_correlation_distance_is_the_course_formula(responses):
-    """SCIENCE.md §5, written out literally: z-score each row (ddof 0), 1 − z_i · z_j / N."""
+    """docs/science.md#distances written out literally: z-score each row (ddof 0),
+    1 − z_i · z_j / N."""
     n_conditions, n_units = responses.shape
     z = [(row - row.mean()) / row.std(ddof=0) for row in responses]
     literal = np.empty((n_conditions, n_conditions))

@@ -21,7 +21,7 @@ def recording():
 
 
 def _test_split(n_trials):
-    """Every 4th trial in presentation order is a test trial (SCIENCE.md §2)."""
+    """Every 4th trial in presentation order is a test trial (docs/science.md#preprocessing)."""
     return np.arange(n_trials) % 4 != 0
 
 

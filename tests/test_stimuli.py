@@ -1,4 +1,4 @@
-"""Gratings and hand-made filters, checked against the formulas of SCIENCE.md §3."""
+"""Gratings and hand-made filters, checked against the formulas of docs/science.md#stimuli."""
 
 import math
 
@@ -10,7 +10,8 @@ from v1rsa import io, stimuli
 
 
 def literal_grating(angle_deg, sf=1 / 28, res=0.1):
-    """SCIENCE.md §3, pixel by pixel: cos(x·cos a + y·sin a) binarised, x, y = sf·index/res."""
+    """docs/science.md#gratings, pixel by pixel: cos(x·cos a + y·sin a) binarised,
+    x, y = sf·index/res."""
     a = math.radians(angle_deg)
     width, height = math.ceil(640 * res), math.ceil(480 * res)
     image = np.zeros((height, width))
@@ -54,7 +55,7 @@ def test_gratings_stack_single_gratings_and_apply_the_offset():
 
 
 def literal_filters():
-    """SCIENCE.md §3 element by element: grid linspace(−3.5, 3.5, 7), 'ij' indexing."""
+    """docs/science.md#filters element by element: grid linspace(−3.5, 3.5, 7), 'ij' indexing."""
     grid = [-3.5 + 7 * i / 6 for i in range(7)]
     filters = np.zeros((6, 7, 7))
     for i, x in enumerate(grid):

@@ -1,9 +1,9 @@
 """Layer activations of any torch module, recorded with forward hooks on named submodules.
 
-The course (SCIENCE.md §5) reads the normative CNN's ``pool`` and ``fc`` layers this way; the
-same code serves every model, since layers are found by their ``named_modules()`` name: the
-project's own networks (:func:`load_network`) and networks of one's own, built by a factory
-named by its import path (:func:`build_network`), shown the gratings through an input adapter
+The course (docs/science.md#activations) reads the normative CNN's ``pool`` and ``fc`` layers this
+way; the same code serves every model, since layers are found by their ``named_modules()`` name: the
+project's own networks (:func:`load_network`) and networks of one's own, built by a factory named by
+its import path (:func:`build_network`), shown the gratings through an input adapter
 (:func:`adapt_images`) and checked before any work is done (:func:`check_network`).
 """
 
@@ -305,7 +305,7 @@ def adapt_images(images, *, value_range: Sequence[float] = (0.0, 1.0), n_channel
 def grating_images(orientation_deg, *, sf: float, res: float, offset: float = 0.0,
                    shift_deg: float = 0.0) -> np.ndarray:
     """The gratings a network sees: (n, H, W) float32 at ``orientation_deg + shift_deg``,
-    values ``{0, 1} + offset``, resolution ``res`` (SCIENCE.md §3)."""
+    values ``{0, 1} + offset``, resolution ``res`` (docs/science.md#gratings)."""
     from v1rsa.stimuli import gratings
 
     angles = np.asarray(orientation_deg, dtype=np.float64) + shift_deg
@@ -325,7 +325,7 @@ def grating_activations(
     batch_size: int = 256,
     device=None,
 ) -> dict[str, np.ndarray]:
-    """Activations of ``layers`` to one grating per orientation (SCIENCE.md §3 gratings).
+    """Activations of ``layers`` to one grating per orientation (docs/science.md#gratings).
 
     The network sees the grating at ``orientation_deg + shift_deg`` with values
     ``{0, 1} + offset`` at resolution ``res``, passed through :func:`adapt_images` with the

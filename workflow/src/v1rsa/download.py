@@ -31,8 +31,8 @@ from v1rsa.io import ContractError, atomic_path
 
 logger = logging.getLogger(__name__)
 
-# The published files (the course's data, docs/science.md). ``known_hash`` None: no checksum is
-# published; the first download records its sha256 for the user to pin.
+# The published files (docs/science.md#layouts). ``known_hash`` None: no checksum is published;
+# the first download records its sha256 for the user to pin.
 KNOWN_FILES: dict[str, dict] = {
     "stringer_orientations": {
         "url": "https://osf.io/ny4ut/download",

@@ -1,4 +1,6 @@
-"""The encoding model (the course's bonus, SCIENCE.md §4): grating image → every neuron's response.
+"""The encoding model (the course's bonus): grating image → every neuron's response.
+
+docs/science.md#encoding-model has the model, its training and its scores with their sources.
 
 ``ConvFC`` is one convolution (no nonlinearity) on 12 × 16 gratings with values ±0.5, flattened to
 6 × 12 × 16 = 1152 units and read out linearly by each neuron. It is trained full-batch on the

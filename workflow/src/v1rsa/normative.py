@@ -1,9 +1,9 @@
 """The normative model of Tutorial 3: a small CNN trained to tell gratings tilted left from right.
 
-``TiltCNN`` is conv → ReLU → max-pool → fc → ReLU → out (SCIENCE.md §4). Its layers are read later
-with forward hooks by submodule name (``v1rsa.activations``): the ``pool`` hook sees max-pooled
-*post-ReLU* activations (the ReLU is applied before ``pool`` in ``forward``), the ``fc`` hook
-the Linear output *before* its ReLU, as in the course.
+``TiltCNN`` is conv → ReLU → max-pool → fc → ReLU → out (docs/science.md#normative-cnn). Its layers
+are read later with forward hooks by submodule name (``v1rsa.activations``): the ``pool`` hook sees
+max-pooled *post-ReLU* activations (the ReLU is applied before ``pool`` in ``forward``), the ``fc``
+hook the Linear output *before* its ReLU, as in the course.
 
 The course ends the network in a sigmoid and trains with BCE; here ``forward`` returns the logit
 and training uses ``BCEWithLogitsLoss`` — the same loss and gradients, but numerically safe for

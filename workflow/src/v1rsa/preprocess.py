@@ -1,11 +1,11 @@
 """From raw deconvolved activity to z-scored trials, and from trials to orientation bins.
 
-:func:`preprocess` follows the authors' ``compile_resp`` (Stringer et al.; SCIENCE.md §2):
-normalise each neuron by its spontaneous mean and std, optionally project out the top
-spontaneous PCs, then z-score each neuron across trials. It works on blocks of neurons, so a
-recording opened lazily from HDF5 (:func:`v1rsa.load.open_raw_hdf5`) needs little memory beyond
-one block and the float32 output. :func:`bin_conditions` averages trials into orientation bins
-and disjoint trial folds.
+:func:`preprocess` follows the authors' ``compile_resp`` (Stringer et al. 2021;
+docs/science.md#preprocessing): normalise each neuron by its spontaneous mean and std, optionally
+project out the top spontaneous PCs, then z-score each neuron across trials. It works on blocks of
+neurons, so a recording opened lazily from HDF5 (:func:`v1rsa.load.open_raw_hdf5`) needs little
+memory beyond one block and the float32 output. :func:`bin_conditions` averages trials into
+orientation bins and disjoint trial folds.
 """
 
 from __future__ import annotations

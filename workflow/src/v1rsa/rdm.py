@@ -4,8 +4,8 @@ Each distance is one Gram matrix (a single BLAS matrix multiply in float64) plus
 over the data, so it runs near the machine's matrix-multiply speed. ``device=None`` or
 ``"cpu"`` uses numpy; a torch device such as ``"cuda"`` runs the product there, in float64.
 The definitions and normalisations match rsatoolbox 0.3.2's ``calc_rdm`` (checked in
-``tests/test_rdm.py``); the correlation distance is the course's (SCIENCE.md §5): z-score each
-condition's vector across units, ``RDM = 1 − Z Zᵀ / N``.
+``tests/test_rdm.py``); the correlation distance is the course's (docs/science.md#distances):
+z-score each condition's vector across units, ``RDM = 1 − Z Zᵀ / N``.
 """
 
 from __future__ import annotations
@@ -129,10 +129,10 @@ def select_conditions(
 ) -> xr.Dataset:
     """Keep conditions with ``min_deg ≤ orientation ≤ max_deg`` and shift their orientation.
 
-    The course's choice (SCIENCE.md §5): V1 orientations 0…180°, shifted by −90° to −90…+90°,
-    the orientations at which the networks then see gratings. Returns the subset of
-    ``conditions`` (every variable along ``condition``) with ``orientation`` replaced by the
-    shifted degrees and the selection recorded in attrs.
+    The course's choice (docs/science.md#rsa-conditions): V1 orientations 0…180°, shifted by −90° to
+    −90…+90°, the orientations at which the networks then see gratings. Returns the subset of
+    ``conditions`` (every variable along ``condition``) with ``orientation`` replaced by the shifted
+    degrees and the selection recorded in attrs.
     """
     if "orientation" not in conditions.coords:
         raise ValueError("conditions has no 'orientation' coordinate; expected "

@@ -61,7 +61,7 @@ Responses (non-negative and heavy-tailed, as deconvolved activity) and spontaneo
 Signal-to-noise calibration. Each neuron has a target SNR_i ~ mean_snr · Gamma(k, 1/k)
 (k = snr_shape, mean ``mean_snr``), capped at 0.9 of the largest SNR its gain and jitter noise
 allow. SNR is the variance over stimuli of the mean response over the mean variance around it
-(SCIENCE.md §6). Writing h_i as a cosine series, with ive the exponentially scaled modified
+(docs/science.md#tuning). Writing h_i as a cosine series, with ive the exponentially scaled modified
 Bessel function (scipy.special.ive)::
 
     h_i(x) = Σ_{n≥0} c_in cos(n x),  c_i0 = (1 + ρ_i) ive(0, κ_i),

@@ -1,7 +1,7 @@
 """The stimuli the networks see: the Neuromatch binarised grating and hand-made 7 x 7 filters.
 
-Everything here follows SCIENCE.md §3. Angles are degrees from vertical: 0° gives vertical bars,
-±90° horizontal ones; a grating has no phase or noise, so θ and θ + 180° give the same image.
+Everything here follows docs/science.md#stimuli. Angles are degrees from vertical: 0° gives vertical
+bars, ±90° horizontal ones; a grating has no phase or noise, so θ and θ + 180° give the same image.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def grating(angle_deg: float, sf: float = 1 / 28, res: float = 0.1) -> np.ndarra
 def handmade_filters(zero_mean: bool = False) -> np.ndarray:
     """The course's six 7 × 7 filters: (6, 7, 7) float32, each scaled to max |value| = 1.
 
-    Channels: centre-surround, its negative, Gabors at 0°, 45°, 90°, 135° (SCIENCE.md §3).
+    Channels: centre-surround, its negative, Gabors at 0°, 45°, 90°, 135° (docs/science.md#filters).
     ``zero_mean=True`` gives the encoding model's copy: after the division by max |value|, each
     filter's mean is subtracted (the course's order), so its max |value| is then no longer 1.
     """

@@ -13,8 +13,8 @@ per neuron, so over-fitting inflates the held-out signal-to-noise ratio (SNR) by
 13 / n_train (on the simulator, +0.005 at 3,449 training trials, +0.025 at 1,125, against a
 mean SNR of 0.1). The authors used 9 harmonics (Stringer et al. 2021 code).
 
-SNR (SCIENCE.md §6, Stringer et al. 2021) is measured on held-out trials: the curve fitted on
-the training trials, evaluated at the test trials' angles, has variance ``var(f̂(θ_test))``; the
+SNR (Stringer et al. 2021; docs/science.md#tuning) is measured on held-out trials: the curve fitted
+on the training trials, evaluated at the test trials' angles, has variance ``var(f̂(θ_test))``; the
 residuals ``r_test − f̂(θ_test)`` have variance ``var(residual)``; SNR = the ratio of the two.
 """
 
@@ -121,7 +121,7 @@ def tuning_snr(
     train: np.ndarray,
     n_harmonics: int = DEFAULT_HARMONICS,
 ) -> np.ndarray:
-    """Held-out signal-to-noise ratio of every neuron's tuning (SCIENCE.md §6).
+    """Held-out signal-to-noise ratio of every neuron's tuning (docs/science.md#tuning).
 
     The curve is fitted on the trials where ``train`` is True and evaluated at the angles of
     the other (test) trials; SNR = var(fitted curve on test trials) / var(test residuals),

@@ -1,4 +1,4 @@
-"""Figures of representational dissimilarity matrices (SCIENCE.md §5): V1's RDM beside every
+"""Figures of representational dissimilarity matrices (docs/science.md#rdms): V1's RDM beside every
 layer's on one colour scale, and RDM rows at a few orientations, as in the course.
 
 Correlation and cosine distances lie in [0, 2] and share one colour scale, 0–2. A layer whose
@@ -19,7 +19,7 @@ from v1rsa.figures import style
 #: Distances bounded in [0, 2], drawn on the shared 0–2 colour scale.
 BOUNDED_METHODS = ("correlation", "cosine")
 BOUNDED_RANGE = (0.0, 2.0)
-#: The course's RDM rows (SCIENCE.md §5).
+#: The course's RDM rows (docs/science.md#rdms).
 ROW_ORIENTATIONS_DEG = (-75.0, -25.0, 25.0, 75.0)
 
 METHOD_LABELS = {

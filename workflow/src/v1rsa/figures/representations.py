@@ -1,5 +1,5 @@
 """Figures of representations: tuning curves of network units, and 2-d t-SNE maps of V1 and of
-every layer coloured by orientation (SCIENCE.md §5, as in the course's Tutorial 3).
+every layer coloured by orientation (as in the course's Tutorial 3, docs/science.md#rdms).
 
 t-SNE: each representation (conditions × units) is reduced to at most 20 principal components
 (scikit-learn PCA), then embedded in 2-d by scikit-learn's t-SNE with PCA initialisation and a

@@ -1,7 +1,7 @@
 """The noise ceiling of the reference RDM from its own disjoint trial folds.
 
 rsatoolbox's ``boot_noise_ceiling`` (leave one fold out), with its method-specific pooling of
-fold RDMs; ``docs/science.md``, "Noise ceilings".
+fold RDMs; ``docs/science.md#noise-ceiling``.
 """
 
 from __future__ import annotations

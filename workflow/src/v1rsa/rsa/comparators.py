@@ -12,7 +12,7 @@ The four comparators equal rsatoolbox 0.3.2's ``rsatoolbox.rdm.compare`` (``test
 ================  ==================  ====================================================
 
 As in rsatoolbox, a comparison with a constant (Pearson, Spearman) or all-zero (cosine) vector
-is 0, not NaN. Definitions and sources: ``docs/science.md``, "Comparing RDMs".
+is 0, not NaN. Definitions and sources: ``docs/science.md#rdm-comparators``.
 """
 
 from __future__ import annotations
