@@ -53,7 +53,8 @@ def config_paths(config: dict, prefix: tuple = ()) -> set[tuple]:
 
 def undescribed_properties(node, root: dict, where: str = "") -> list[str]:
     """Paths of the schema's properties, at any depth, that have no non-empty `description`
-    (a property that is only a `$ref` may take its definition's)."""
+    (a property that is only a `$ref` may take its definition's; an `if` states a condition on
+    keys described elsewhere)."""
     missing = []
     if isinstance(node, list):
         for index, item in enumerate(node):
@@ -69,7 +70,7 @@ def undescribed_properties(node, root: dict, where: str = "") -> list[str]:
         if not (isinstance(text, str) and text.strip()):
             missing.append(f"{where}.{name}".lstrip("."))
     for key, sub in node.items():
-        if key != "description":
+        if key not in ("description", "if"):
             missing += undescribed_properties(sub, root, f"{where}.{key}" if key != "properties"
                                               else where)
     return missing
