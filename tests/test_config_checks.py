@@ -107,8 +107,9 @@ def test_a_local_file_must_exist(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.npy").write_bytes(b"x")
     (tmp_path / "folder").mkdir()
-    (tmp_path / "resources" / "mine").mkdir(parents=True)
-    (tmp_path / "resources" / "mine" / "raw.npy").write_bytes(b"x")
+    for name in ("mine", "simulated"):
+        (tmp_path / "resources" / name).mkdir(parents=True)
+        (tmp_path / "resources" / name / "raw.npy").write_bytes(b"x")
 
     def problems_with(path):
         entry = {"source": "local", "layout": "raw", "path": path}
@@ -121,8 +122,9 @@ def test_a_local_file_must_exist(tmp_path, monkeypatch):
     assert str(tmp_path) in missing
     [folder] = problems_with("folder")
     assert folder.startswith("config: datasets.mine.path: 'folder' is a directory")
-    [inside] = problems_with("resources/mine/raw.npy")
-    assert "inside resources/" in inside
+    [own_link] = problems_with("resources/mine/raw.npy")
+    assert "is in resources/mine/, where the workflow links this dataset's file" in own_link
+    assert problems_with("resources/simulated/raw.npy") == []  # another dataset's file
 
 
 @pytest.mark.parametrize(

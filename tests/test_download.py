@@ -476,31 +476,56 @@ def test_a_downloaded_file_and_its_record_are_readable_by_others(server, payload
     assert record.stat().st_mode & 0o777 == 0o644
 
 
+URL = "https://example.org/data.npz"
+
+
 def test_check_pin_compares_a_pin_with_the_record_of_the_file_in_use(tmp_path, payload):
     data = tmp_path / "raw.npz"
     data.write_bytes(payload)
-    download.write_hash_record(data, pinned("sha256", payload))
+    record = download.write_hash_record(data, pinned("sha256", payload), source=URL)
+    assert download.read_hash_record(record) == (pinned("sha256", payload), URL)
 
-    download.check_pin(data, None)
-    download.check_pin(data, pinned("sha256", payload))
-    download.check_pin(data, pinned("md5", payload))  # computed from the file
-    download.check_pin(tmp_path / "absent.npz", pinned("md5", b"x"))  # nothing to compare yet
+    download.check_pin(data, None, source=URL)
+    download.check_pin(data, pinned("sha256", payload), source=URL)
+    download.check_pin(data, pinned("md5", payload), source=URL)  # computed from the file
+    download.check_pin(tmp_path / "absent.npz", pinned("md5", b"x"), source=URL)  # none yet
     wrong = pinned("sha256", b"another file")
     with pytest.raises(download.ChecksumError) as caught:
-        download.check_pin(data, wrong, pinned_at="datasets.x.known_hash in mine.yaml")
+        download.check_pin(data, wrong, source=URL,
+                           pinned_at="datasets.x.known_hash in mine.yaml")
     message = str(caught.value)
     for part in ("datasets.x.known_hash in mine.yaml is " + wrong, str(data),
                  pinned("sha256", payload), "the file was kept"):
         assert part in message
     assert data.read_bytes() == payload
     with pytest.raises(download.ChecksumError):
-        download.check_pin(data, pinned("md5", b"another file"))
+        download.check_pin(data, pinned("md5", b"another file"), source=URL)
 
 
-def test_check_pin_leaves_a_file_changed_since_its_record_to_the_job(tmp_path, payload):
+def test_check_pin_leaves_a_file_the_job_will_remake_to_the_job(tmp_path, payload):
     data = tmp_path / "raw.npz"
     data.write_bytes(payload)
-    record = download.write_hash_record(data, pinned("sha256", payload))
-    os.utime(record, (1, 1))  # the file is newer than its record: the job will remake both
+    record = download.write_hash_record(data, pinned("sha256", payload), source=URL)
+    new_file = pinned("sha256", b"the new file")
 
-    download.check_pin(data, pinned("sha256", b"the changed file"))
+    # the dataset now comes from elsewhere: the job fetches the new file and checks the pin
+    download.check_pin(data, new_file, source="https://example.org/v2/data.npz")
+    # the file is newer than its record (the user's file changed): the job relinks and checks
+    os.utime(record, (1, 1))
+    download.check_pin(data, new_file, source=URL)
+
+
+def test_a_record_names_a_users_file_by_its_real_path(tmp_path, payload):
+    mine = tmp_path / "mine.npz"
+    mine.write_bytes(payload)
+    (tmp_path / "resources").mkdir()
+    link = tmp_path / "resources" / "raw.npz"
+    link.symlink_to(mine)
+    record = download.write_hash_record(link, pinned("sha256", payload), source=link)
+    assert download.read_hash_record(record)[1] == str(mine)
+    with pytest.raises(download.ChecksumError):  # the same file, named another way
+        download.check_pin(link, pinned("sha256", b"x"), source=tmp_path / "." / "mine.npz")
+    legacy = download.write_hash_record(link, pinned("sha256", payload))  # no source line
+    assert download.read_hash_record(legacy) == (pinned("sha256", payload), None)
+    with pytest.raises(download.ChecksumError):
+        download.check_pin(link, pinned("sha256", b"x"), source=URL)

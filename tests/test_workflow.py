@@ -16,6 +16,7 @@ import xarray as xr
 from conftest import REPO, copy_workflow, snakemake
 from fileserver import FileServer, send_bytes
 from v1rsa import load
+from v1rsa.download import read_hash_record
 
 pytestmark = pytest.mark.workflow
 
@@ -101,8 +102,8 @@ def test_download_then_zscore_from_a_local_http_server(server, tmp_path):
     snakemake(workdir, "results/served/conditions.nc", "--configfile", "served.yaml")
     raw = workdir / "resources" / "served" / "raw.npz"
     assert raw.read_bytes() == body
-    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text().strip()
-    assert record == "sha256:" + hashlib.sha256(body).hexdigest()
+    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text()
+    assert record == f"sha256:{hashlib.sha256(body).hexdigest()}\n# source: {url}\n"
     with xr.open_dataset(workdir / "results" / "served" / "conditions.nc", engine="h5netcdf") as ds:
         assert ds["response_fold"].shape == (2, 60, 50)
 
@@ -138,7 +139,7 @@ def test_pinning_the_recorded_hash_as_the_readme_says_reruns_nothing(server, tmp
     downloaded = raw.stat()
 
     # the README: the first download records the sha256; copy that line into known_hash
-    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text().strip()
+    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text().splitlines()[0]
     config.write_text(download_config(url, record))
     assert "Nothing to be done" in snakemake(workdir, "-n", *target).stdout
     config.write_text(download_config(url, "md5:" + hashlib.md5(body).hexdigest()))
@@ -155,6 +156,13 @@ def test_pinning_the_recorded_hash_as_the_readme_says_reruns_nothing(server, tmp
     assert raw.read_bytes() == body and raw.stat().st_mtime_ns == downloaded.st_mtime_ns
     assert server.hits("oribinned6_split.npz") == 1
 
+    # another file, pinned at once: fetched and checked by the job, not refused at start-up
+    other = binned_npz(tmp_path, seed=1)
+    other_url = server.add("v2/oribinned6_split.npz", send_bytes(other))
+    config.write_text(download_config(other_url, f"sha256:{hashlib.sha256(other).hexdigest()}"))
+    snakemake(workdir, *target)
+    assert raw.read_bytes() == other
+
 
 def test_a_local_file_changed_in_place_is_linked_and_hashed_again(tmp_path):
     mine = tmp_path / "my_recording.npz"
@@ -170,17 +178,18 @@ def test_a_local_file_changed_in_place_is_linked_and_hashed_again(tmp_path):
     target = ("results/mine/conditions.nc", "--configfile", "local.yaml")
     snakemake(workdir, *target)
     record = workdir / "resources" / "mine" / "raw.npz.sha256"
-    assert record.read_text() == f"sha256:{hashlib.sha256(mine.read_bytes()).hexdigest()}\n"
+    first = f"sha256:{hashlib.sha256(mine.read_bytes()).hexdigest()}"
+    assert read_hash_record(record) == (first, str(mine))
 
     mine.write_bytes(binned_npz(tmp_path, seed=1))  # the user's file changes in place
     result = snakemake(workdir, *target)
     assert "rule link_local" in result.stdout + result.stderr
     changed = f"sha256:{hashlib.sha256(mine.read_bytes()).hexdigest()}"
-    assert record.read_text() == changed + "\n"  # the record describes the file now used
+    assert read_hash_record(record) == (changed, str(mine))  # the file now used
     with xr.open_dataset(workdir / "results" / "mine" / "conditions.nc",
                          engine="h5netcdf") as conditions:
         assert conditions.attrs["checksum"] == changed.removeprefix("sha256:")
-    configure(record.read_text().strip())
+    configure(changed)
     assert "Nothing to be done" in snakemake(workdir, "-n", *target).stdout
 
 

@@ -131,8 +131,9 @@ def check_pins():
         from v1rsa.download import check_pin
 
         for name in pinned:
-            check_pin(raw_path(name), dataset_entry(name)["known_hash"],
-                      pinned_at=pinned_at(name))
+            entry = dataset_entry(name)
+            check_pin(raw_path(name), entry["known_hash"], pinned_at=pinned_at(name),
+                      source=entry["url"] if name in DOWNLOADED else entry["path"])
 
 
 if workflow.is_main_process:

@@ -168,9 +168,9 @@ def datasets(config: dict) -> Iterator[str]:
                    f"Snakemake runs in, {os.getcwd()})")
         elif not os.path.isfile(path):
             yield f"{key}: {path!r} is a directory; expected the recording's file"
-        elif os.path.realpath(path).startswith(os.path.realpath("resources") + os.sep):
-            yield (f"{key}: {path!r} is inside resources/, where the workflow keeps its own "
-                   "copies and links; point at the file where you keep it")
+        elif os.path.abspath(path).startswith(os.path.abspath(f"resources/{name}") + os.sep):
+            yield (f"{key}: {path!r} is in resources/{name}/, where the workflow links this "
+                   "dataset's file; point at the file where you keep it")
 
 
 @section

@@ -52,6 +52,7 @@ KNOWN_FILES: dict[str, dict] = {
 }
 
 HASH_RECORD_SUFFIX = ".sha256"
+_SOURCE_PREFIX = "# source: "  # the record's second line: where the file came from
 _CHUNK_BYTES = 1 << 20  # pooch's default of 1 KiB costs a Python call per KiB of a 937 MB file
 _MAX_WAIT_S = 10  # between attempts: 1 s, 2 s, ... up to this
 _TRANSIENT_CLIENT_ERRORS = (408, 429)  # request timeout, too many requests: worth retrying
@@ -253,16 +254,18 @@ def _download_error(err: Exception, url: str, path: Path, expected: str | None, 
     )
 
 
-def check_pin(path: str | os.PathLike, known_hash: str | None, *,
+def check_pin(path: str | os.PathLike, known_hash: str | None, *, source: str,
               pinned_at: str = "known_hash") -> None:
     """Refuse a pin that the data file already at ``path`` does not have, before any job runs.
 
     ``path``: a file in ``resources/`` (downloaded, or a link to the user's file); its record
-    ``<path>.sha256`` holds the sha256 of the file as it was fetched or linked. Nothing is
-    checked without a pin, without the file or its record, or when the file changed after its
-    record was written (the job that remakes them checks the pin then). A sha256 pin is compared
-    with the record; any other pin with the file's own hash. Raises :class:`ChecksumError`
-    naming the file, both hashes and ``pinned_at``; the file is left as it is.
+    ``<path>.sha256`` holds the sha256 of the file as it was fetched or linked and where it came
+    from. ``source``: where the file comes from now (the URL, or the user's file). Nothing is
+    checked without a pin, without the file or its record, when the file now comes from another
+    source, or when the file changed after its record was written (the job that remakes them
+    checks the pin then). A sha256 pin is compared with the record; any other pin with the
+    file's own hash. Raises :class:`ChecksumError` naming the file, both hashes and
+    ``pinned_at``; the file is left as it is.
     """
     path = Path(path)
     record = hash_record_path(path)
@@ -270,12 +273,12 @@ def check_pin(path: str | os.PathLike, known_hash: str | None, *,
         return
     if path.stat().st_mtime > record.stat().st_mtime:  # follows a link to the user's file
         return
+    recorded, recorded_source = read_hash_record(record)
+    if recorded_source is not None and recorded_source != _source_name(source):
+        return
     algorithm, digest = _split_hash(known_hash)
     expected = f"{algorithm}:{digest}"
-    if algorithm == "sha256":
-        actual = record.read_text().strip()
-    else:
-        actual = _checksum(path, algorithm)
+    actual = recorded if algorithm == "sha256" else _checksum(path, algorithm)
     if actual != expected:
         if path.is_symlink():  # the user's own file
             shown, remedy = os.path.realpath(path), "or point the dataset at the file you meant"
@@ -345,12 +348,21 @@ def hash_record_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + HASH_RECORD_SUFFIX)
 
 
-def write_hash_record(path: str | os.PathLike, checksum: str) -> Path:
+def _source_name(source: str | os.PathLike) -> str:
+    """A URL as it is; a file by its real path (a link and the file it names are one source)."""
+    source = str(source)
+    return source if "://" in source else os.path.realpath(source)
+
+
+def write_hash_record(path: str | os.PathLike, checksum: str,
+                      source: str | os.PathLike | None = None) -> Path:
     """Write ``sha256:<hex>`` of a data file to its record ``<data file>.sha256``, atomically.
 
     path: the data file or its record. checksum: as returned by :func:`fetch`; when it is not a
-    sha256 (an md5 pinned upstream), the sha256 is computed from the data file. The record holds
-    the one line to pin as known_hash. Returns the record's path.
+    sha256 (an md5 pinned upstream), the sha256 is computed from the data file. source: where
+    the file came from (its URL, or the user's file), written on a second line ``# source: ...``
+    for :func:`check_pin`. The first line is the one to pin as known_hash. Returns the record's
+    path.
     """
     record = hash_record_path(path)
     algorithm, digest = _split_hash(checksum)
@@ -361,6 +373,18 @@ def write_hash_record(path: str | os.PathLike, checksum: str) -> Path:
                 f"{data_file}: no such file; needed to compute the sha256 for {record}"
             )
         digest = pooch.file_hash(str(data_file), alg="sha256")
+    text = f"sha256:{digest}\n"
+    if source is not None:
+        text += f"{_SOURCE_PREFIX}{_source_name(source)}\n"
     with atomic_path(record) as tmp:
-        tmp.write_text(f"sha256:{digest}\n")
+        tmp.write_text(text)
     return record
+
+
+def read_hash_record(path: str | os.PathLike) -> tuple[str, str | None]:
+    """``("sha256:<hex>", source or None)`` from a record written by :func:`write_hash_record`
+    (a record without a source line, from an older version, gives None)."""
+    lines = hash_record_path(path).read_text().splitlines()
+    sources = [line.removeprefix(_SOURCE_PREFIX) for line in lines[1:]
+               if line.startswith(_SOURCE_PREFIX)]
+    return lines[0].strip(), (sources[0] if sources else None)
