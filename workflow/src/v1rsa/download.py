@@ -74,6 +74,10 @@ class _BadTransfer(Exception):
     """What an attempt received is not the file asked for (wrong hash, unreadable layout)."""
 
 
+class _ChecksumMismatch(_BadTransfer):
+    """What an attempt received has another hash than the pinned one."""
+
+
 def _split_hash(known_hash: str) -> tuple[str, str]:
     """Return (algorithm, lowercase hex digest) of ``"alg:hex"``; a bare hex digest is sha256."""
     algorithm, _, digest = known_hash.rpartition(":")
@@ -143,9 +147,12 @@ def _is_final(err: Exception) -> bool:
     return isinstance(err, ftplib.error_perm)
 
 
+_NETWORK_ERRORS = (requests.exceptions.RequestException, ftplib.Error, ConnectionError,
+                   TimeoutError)
+
+
 def _is_retried(err: Exception) -> bool:
-    return isinstance(err, (_BadTransfer, requests.exceptions.RequestException,
-                            ftplib.error_temp, ConnectionError, TimeoutError))
+    return isinstance(err, (_BadTransfer, *_NETWORK_ERRORS)) and not _is_final(err)
 
 
 def _receive(url: str, tmp: Path, downloader, expected: str | None, algorithm: str,
@@ -154,7 +161,7 @@ def _receive(url: str, tmp: Path, downloader, expected: str | None, algorithm: s
     downloader(url, str(tmp), None)
     received, size = _checksum(tmp, algorithm), tmp.stat().st_size
     if expected is not None and received != expected:
-        raise _BadTransfer(f"checksum mismatch: received {received} ({size} bytes)")
+        raise _ChecksumMismatch(f"checksum mismatch: received {received} ({size} bytes)")
     if layout is not None:
         from v1rsa import load
 
@@ -218,9 +225,8 @@ def fetch(
             with atomic_path(path) as tmp:
                 checksum, size = _receive(url, tmp, downloader, expected, algorithm, layout)
             break
-        except Exception as err:
-            retried = _is_retried(err) and not _is_final(err)
-            if not retried or attempt == n_attempts:
+        except (_BadTransfer, OSError, ftplib.Error) as err:  # requests' errors are OSErrors
+            if not _is_retried(err) or attempt == n_attempts:
                 raise _download_error(err, url, path, expected, attempt, pinned_at) from err
             wait = min(attempt, _MAX_WAIT_S)
             logger.warning("attempt %d of %d to download %s failed: %s; trying again in %d s",
@@ -240,14 +246,16 @@ def fetch(
 
 def _download_error(err: Exception, url: str, path: Path, expected: str | None, attempt: int,
                     pinned_at: str) -> DownloadError:
-    mismatch = isinstance(err, _BadTransfer) and str(err).startswith("checksum mismatch")
+    mismatch = isinstance(err, _ChecksumMismatch)
     if mismatch:
         hint = (f"Run again to retry; if the upstream file truly changed, check it and update "
                 f"{pinned_at}.")
     elif _is_final(err):
         hint = "The server refused the request: check the URL."
-    else:
+    elif isinstance(err, (_BadTransfer, *_NETWORK_ERRORS)):
         hint = "Check the URL and the network connection, then run again."
+    else:  # writing here failed
+        hint = f"Check that {path.parent} is writable and has room for the file."
     return (ChecksumError if mismatch else DownloadError)(
         f"Could not download {url} to {path}: {err} (after {attempt} attempt(s)); pinned "
         f"checksum: {expected or 'none'}. No file was left at {path}. {hint}"
