@@ -10,16 +10,14 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-
 # Jobs run the library of this checkout (workflow/src/v1rsa), the files the rules track, not
 # whichever v1rsa is installed: with a second checkout or a non-editable install, an edit here
 # must change what runs here. Jobs inherit the environment (also on a cluster).
 SOURCE_ROOT = Path(workflow.basedir) / "workflow" / "src"
 sys.path.insert(0, str(SOURCE_ROOT))
-if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != str(SOURCE_ROOT):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])
-    )
+_PYTHONPATH = os.environ.get("PYTHONPATH")
+if (_PYTHONPATH or "").split(os.pathsep)[0] != str(SOURCE_ROOT):
+    os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SOURCE_ROOT), _PYTHONPATH])))
 
 from v1rsa import config_checks  # noqa: E402 -- the library of this checkout, found above
 
@@ -30,6 +28,7 @@ config_checks.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, schema=str(SCHEMA))
 config_checks.check_config(config)
 
+
 onstart:
     # Temporary files of jobs killed mid-write (kill -9, a cluster's memory or time limit, a power
     # cut): those of an output made again go when it is written (v1rsa.io.atomic_path), the
@@ -39,8 +38,10 @@ onstart:
 
     _removed = remove_stale_temporaries(["resources", "results"])
     if _removed:
-        logger.info(f"removed {len(_removed)} temporary file(s) left by killed jobs: "
-                    + ", ".join(map(str, _removed)))
+        logger.info(
+            f"removed {len(_removed)} temporary file(s) left by killed jobs: "
+            + ", ".join(map(str, _removed))
+        )
 
 
 # NumPy asks the kernel for transparent huge pages for large arrays; where the kernel compacts
@@ -56,7 +57,8 @@ SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 def library(script):
     """The library files a rule's script runs (v1rsa.sources): inputs of the rule, so that
     editing the library reruns exactly the stages whose code changed, as editing the script does.
-    Relative to the working directory, so that moving a finished project reruns nothing."""
+    Relative to the working directory, so that moving a finished project reruns nothing.
+    """
     from v1rsa.sources import library_files
 
     return [os.path.relpath(path) for path in library_files(SCRIPTS / f"{script}.py", LIBRARY)]

@@ -17,7 +17,8 @@ rule rdm_v1:
         conditions=config["rdm"]["conditions"],
     # a second of work: on one thread it need not wait for both cores to be free at once
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
@@ -41,7 +42,8 @@ rule rdm:
     params:
         method=config["rdm"]["method"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
@@ -62,21 +64,19 @@ rule rsa:
         activations=lambda w: network_files(w.dataset, "activations"),
         code=library("rsa"),
     output:
-        table=report(
-            "results/{dataset}/rsa/rsa.tsv",
-            caption="../report/rsa_table.rst",
-            category="RSA",
-        ),
+        table="results/{dataset}/rsa/rsa.tsv",
         samples="results/{dataset}/rsa/rsa.nc",
         cka="results/{dataset}/rsa/cka.tsv",
     params:
         names=lambda w: network_names(),
         comparators=config["rsa"]["comparators"],
-        statistics=lambda w: select(config["rsa"], "n_bootstrap", "n_permutations", "seed",
-                                    "ci_level"),
+        statistics=lambda w: select(
+            config["rsa"], "n_bootstrap", "n_permutations", "seed", "ci_level"
+        ),
         conditions=config["rdm"]["conditions"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     # one thread: 0.3 s slower than two, but a 2-thread job waits until both cores are free
     threads: 1
     resources:

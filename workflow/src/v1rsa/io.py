@@ -17,12 +17,15 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import xarray as xr
+
+from v1rsa.provenance import KEY as PROVENANCE_KEY
+from v1rsa.provenance import encode as encode_provenance
 
 ENGINE = "h5netcdf"
 #: a temporary file or folder of ours that no process has changed for this long is stale, even
@@ -158,8 +161,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
-    """Write ``ds`` as NetCDF4 (HDF5, h5netcdf engine), atomically."""
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike,
+                 provenance: Mapping | None = None) -> None:
+    """Write ``ds`` as NetCDF4 (HDF5, h5netcdf engine), atomically.
+
+    provenance: a :func:`v1rsa.provenance.record`, kept as the global attribute ``provenance``
+    (replacing one that ``ds`` inherited from its inputs).
+    """
+    if provenance is not None:
+        ds = ds.copy(deep=False)
+        ds.attrs = {**ds.attrs, PROVENANCE_KEY: encode_provenance(provenance)}
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=ENGINE)
 
@@ -195,10 +206,21 @@ def read_netcdf(
     return ds
 
 
-def write_json(obj, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+def write_json(obj, path: str | os.PathLike, provenance: Mapping | None = None) -> None:
+    """Write ``obj`` as indented JSON, atomically; a dict gets the key ``provenance`` when a
+    :func:`v1rsa.provenance.record` is given."""
+    if provenance is not None:
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"{path}: only a JSON object (dict) can carry a provenance record")
+        obj = {**obj, PROVENANCE_KEY: provenance}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` (UTF-8), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_tsv(table, path: str | os.PathLike) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
+import hashlib
 import importlib
 import json
 import os
@@ -30,7 +31,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import numpy.lib.format as npy_format
-import pooch
 import xarray as xr
 
 from v1rsa.io import ContractError
@@ -320,8 +320,12 @@ def check_file(path: str | os.PathLike, layout: str) -> None:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Return the sha256 hex digest of the file at ``path`` (read in chunks)."""
-    return pooch.file_hash(str(path), alg="sha256")
+    """Return the sha256 hex digest of the file at ``path`` (read 1 MiB at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _binned_array(path: Path, data, key: str, shape: tuple[int, ...], wanted: str) -> np.ndarray:
