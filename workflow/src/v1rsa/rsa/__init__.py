@@ -43,10 +43,17 @@ from v1rsa.rsa.permutation import (
     permutation_p_value,
     permutation_test,
 )
-from v1rsa.rsa.table import cka_table, network_candidates, rsa_table, split_candidate_names
+from v1rsa.rsa.table import (
+    MIN_RSA_CONDITIONS,
+    cka_table,
+    network_candidates,
+    rsa_table,
+    split_candidate_names,
+)
 
 __all__ = [
     "METHODS",
+    "MIN_RSA_CONDITIONS",
     "RSATOOLBOX_METHODS",
     "bootstrap_conditions",
     "cka",
