@@ -575,6 +575,19 @@ def test_rsa_table_without_folds_has_no_noise_ceiling(rng):
 # ---------------------------------------------------------------------------------- bad input
 
 
+def test_rsa_table_refuses_fewer_conditions_than_it_can_test(rng):
+    # 3 conditions: every bootstrap sample holds the same 3 pairs, so the CI would be the value
+    for n in (3, 4):
+        reference = random_rdm(rng, n)
+        with pytest.raises(ValueError, match=f"{n} conditions; an RSA needs at least 5"):
+            rsa.rsa_table(reference, None, {"c": random_rdm(rng, n)}, ["pearson"],
+                          n_bootstrap=10, n_permutations=9, seed=0)
+    reference = random_rdm(rng, rsa.MIN_RSA_CONDITIONS)
+    table, _ = rsa.rsa_table(reference, None, {"c": random_rdm(rng, 5)}, ["pearson"],
+                             n_bootstrap=200, n_permutations=9, seed=0)
+    assert table["ci_low"].iloc[0] < table["ci_high"].iloc[0]
+
+
 def test_bad_input_raises_a_clear_error(rng):
     reference = random_rdm(rng, 6)
     candidates = np.stack([random_rdm(rng, 6)])

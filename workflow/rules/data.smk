@@ -50,11 +50,12 @@ rule download:
         suffix=one_of(["npy", "npz", "h5"]),
     params:
         url=lambda w: dataset_entry(w.dataset)["url"],
-        known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
-        retries=config["download"]["retries"],
+        settings=download_settings,  # the pin, retries, layout: no rerun trigger (datasets.smk)
     priority: 20  # the data first, as simulate's
     retries: 1
     resources:
+        # the received file is read whole to check its layout (937 MB for the NMA raw file)
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     log:
         "logs/{dataset}/download_{suffix}.log",
@@ -65,6 +66,9 @@ rule download:
 
 
 rule link_local:
+    input:
+        # the user's file: when it changes in place, the link and its hash record are remade
+        lambda w: dataset_entry(w.dataset)["path"],
     output:
         raw="resources/{dataset}/raw.{suffix}",
         sha256="resources/{dataset}/raw.{suffix}.sha256",
@@ -72,8 +76,7 @@ rule link_local:
         dataset=one_of(LOCAL),
         suffix=one_of(["npy", "npz", "h5"]),
     params:
-        path=lambda w: dataset_entry(w.dataset)["path"],
-        known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
+        settings=pin_settings,  # the pin: no rerun trigger (datasets.smk)
     localrule: True
     log:
         "logs/{dataset}/link_local_{suffix}.log",

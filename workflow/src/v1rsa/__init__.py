@@ -22,7 +22,8 @@ of the science they serve, in the order of the pipeline:
 - ``io``: the on-disk contracts (atomic writes, checked reads of NetCDF4);
 - ``provenance``: the package versions, commit and settings that each output records;
 - ``report``: the report's pages besides figures (the RSA and CKA tables, the run record);
-- ``logs``: a stage's log file; ``sources``: the library files a workflow script runs.
+- ``logs``: a stage's log file and its progress; ``sources``: the library files a workflow
+  script runs; ``config_checks``: the workflow's config checked before any job runs.
 
 ``rdm``, ``rsa``, ``figures``, ``io`` and the data stages need only the base install (numpy,
 scipy, xarray, pandas, numba, matplotlib); the networks need the ``workflow`` extra (torch).

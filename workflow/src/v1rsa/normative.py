@@ -18,8 +18,8 @@ import logging
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.stimuli import handmade_filters, image_batch
 from v1rsa.training import SGD, pick_device
 
@@ -248,8 +248,8 @@ def train_normative(
 
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        bar = tqdm(range(1, n_epochs + 1), desc="train_normative", unit="epoch",
-                   disable=not progress)
+        bar = logs.progress(range(1, n_epochs + 1), desc="train_normative", unit="epoch",
+                            enabled=progress)
         for epoch in bar:
             model.train()
             order = torch.randperm(n_images, generator=order_generator).to(device)

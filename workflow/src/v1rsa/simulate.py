@@ -104,7 +104,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -113,9 +112,9 @@ import scipy.linalg
 import scipy.special
 import threadpoolctl
 import xarray as xr
-from tqdm.auto import tqdm
 
-from v1rsa.io import atomic_path
+from v1rsa import logs
+from v1rsa.io import atomic_path, temporary_folder
 
 N_SPONT_FRAMES = 910
 N_SPONT_PCS = 128
@@ -453,8 +452,8 @@ def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
     buffer_spont = np.empty((block_size, N_SPONT_FRAMES))
     buffer_spont_private = np.empty((block_size, N_SPONT_FRAMES))
     blocks = zip(_neuron_blocks(n_neurons), model.seeds_blocks, strict=True)
-    for rows, seeds_block in tqdm(
-        blocks, total=len(model.seeds_blocks), desc="simulate", unit="block", disable=not progress
+    for rows, seeds_block in logs.progress(
+        blocks, total=len(model.seeds_blocks), desc="simulate", unit="block", enabled=progress
     ):
         n_rows = rows.stop - rows.start
         drive, noise = buffer_drive[:n_rows], buffer_noise[:n_rows]
@@ -557,9 +556,9 @@ def simulate_recording(
     per-trial angle, jitter, gain and shared factors along ``trial``, every knob in ``attrs``.
     ``knobs``: the generative model's, as the fields of :class:`SimulationSettings` (defaults
     and checks there); n_neurons must be at least 128 (the number of spontaneous PCs).
-    ``progress``: a tqdm bar over blocks of neurons. Memory: ``sresp`` and the (N, 910)
-    spontaneous frames in float64; :func:`simulate_to_hdf5` writes the same recording without
-    holding either.
+    ``progress``: report progress over blocks of neurons (:func:`v1rsa.logs.progress`).
+    Memory: ``sresp`` and the (N, 910) spontaneous frames in float64; :func:`simulate_to_hdf5`
+    writes the same recording without holding either.
     """
     settings = SimulationSettings(n_neurons, n_trials, seed, **knobs)
     model = _draw_model(settings)
@@ -634,7 +633,7 @@ def simulate_to_hdf5(
         threadpoolctl.threadpool_limits(1, user_api="blas"),
         atomic_path(path) as tmp,
         h5py.File(tmp, "w") as file,
-        tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch_dir,
+        temporary_folder(path) as scratch_dir,
         h5py.File(Path(scratch_dir) / "spont_z.h5", "w") as scratch,
     ):
         sresp = file.create_dataset(

@@ -60,6 +60,7 @@ from v1rsa.rsa.permutation import (
 )
 from v1rsa.rsa.seeds import units_of
 from v1rsa.rsa.table import (
+    MIN_RSA_CONDITIONS,
     cka_table,
     network_candidates,
     pairwise_from_dataset,
@@ -69,6 +70,7 @@ from v1rsa.rsa.table import (
 
 __all__ = [
     "METHODS",
+    "MIN_RSA_CONDITIONS",
     "BootstrapSamples",
     "comparison_pairs",
     "dual_bootstrap_variance",

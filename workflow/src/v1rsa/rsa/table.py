@@ -28,6 +28,11 @@ from v1rsa.rsa.model_comparison import (
 from v1rsa.rsa.permutation import draw_permutations, fdr_bh, permutation_null, permutation_p_value
 from v1rsa.rsa.seeds import draw_seeds, unit_samples, units_of
 
+#: fewest conditions an RSA gives a meaningful answer on: with 3, every bootstrap sample of
+#: conditions holds the same 3 pairs (the CI collapses to the value), and 4 conditions have
+#: 4! = 24 orderings, too few for the permutation test to reach p < 0.05
+MIN_RSA_CONDITIONS = 5
+
 
 def rsa_table(
     reference_rdm,
@@ -71,6 +76,10 @@ def rsa_table(
         raise ValueError("candidates: expected at least one candidate RDM")
     reference_rdm = _check_rdm(reference_rdm, "reference_rdm")
     n = reference_rdm.shape[0]
+    if n < MIN_RSA_CONDITIONS:
+        raise ValueError(f"reference_rdm: {n} conditions; an RSA needs at least "
+                         f"{MIN_RSA_CONDITIONS} (fewer give no bootstrap spread and no permutation "
+                         "p below 0.05): keep more conditions or use narrower bins")
     names = [str(name) for name in candidates]
     stack = np.stack([np.asarray(candidates[name], dtype=np.float64) for name in candidates])
     stack = _check_candidates(stack, n, "candidates")
