@@ -449,3 +449,12 @@ def test_pairwise_test_is_conservative_with_few_conditions():
     null = pairwise_p(rng, 20, 150)
     assert np.mean(null < 0.05) <= 0.05
     assert np.mean(null) > 0.55
+
+
+def test_too_few_valid_samples_give_nan_not_warnings(rng):
+    samples = rsa.BootstrapSamples.one_factor(np.array([[0.5, 0.4], [np.nan, np.nan]]),
+                                              [0.5, 0.4], 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(rsa.test_pairwise(samples, [0], [1])["p"]).all()
+        assert np.isnan(rsa.test_zero(samples)["p"]).all()

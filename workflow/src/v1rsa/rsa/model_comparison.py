@@ -108,6 +108,8 @@ class BootstrapSamples:
         """(K,) rsatoolbox's estimate of each unit's evaluation: the mean of its bootstrap
         samples (one factor), or of all three kinds of sample (two factors)."""
         valid = self.valid
+        if not valid.any():
+            return np.full(self.n_units, np.nan)
         pattern = self.pattern[valid].mean(axis=0)
         three = (self.both[valid].mean(axis=0) + self.rdm[valid].mean(axis=0) + pattern) / 3
         return np.where(np.asarray(self.n_rdm) > 1, three, pattern)
@@ -118,6 +120,9 @@ def _covariances(kinds: Sequence[np.ndarray]) -> np.ndarray:
     product each."""
     out = []
     for samples in kinds:
+        if len(samples) < 2:  # no spread to estimate
+            out.append(np.full((samples.shape[1], samples.shape[1]), np.nan))
+            continue
         centred = samples - samples.mean(axis=0, keepdims=True)
         out.append(centred.T @ centred / (len(samples) - 1))
     return np.stack(out)
