@@ -1,7 +1,7 @@
 # v1rsa: deep networks against mouse V1. The table of contents of the workflow: what every stage
-# shares and the config's datasets, networks and figures (common, datasets, networks,
-# figure_files), then each stage's rules in workflow/rules/<stage>.smk (their logic in
-# workflow/src/v1rsa/), and the final targets.
+# shares and the config's datasets, networks, groups of recordings and figures (common,
+# datasets, networks, groups, figure_files), then each stage's rules in
+# workflow/rules/<stage>.smk (their logic in workflow/src/v1rsa/), and the final targets.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -16,6 +16,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/networks.smk"
+include: "workflow/rules/groups.smk"
 include: "workflow/rules/figure_files.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"

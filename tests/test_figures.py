@@ -636,6 +636,8 @@ SMOKE_FIGURES = [
     "results/smoke/figures/rdms/encoder/seed0/matrices",
     "results/smoke/figures/rdms/encoder/seed0/rows",
     "results/smoke/figures/rsa/rsa",
+    "results/smoke/figures/rsa/comparison",
+    "results/groups/mice/figures/rsa",
 ]
 
 
@@ -669,8 +671,8 @@ def test_editing_a_figure_module_redraws_only_its_figures(smoke_copy):
     module.write_text(module.read_text() + "\n# an edit\n")
     result = snakemake(smoke_copy, "-n", "--configfile", "config/smoke.yaml")
     jobs = re.findall(r"^(\w+)\s+\d+$", result.stdout + result.stderr, flags=re.MULTILINE)
-    # and the run's record, remade whenever an output is
-    assert sorted(set(jobs) - {"total"}) == ["all", "plot_rsa", "run_record"]
+    # (the group of recordings' figure too), and the run's record, remade whenever an output is
+    assert sorted(set(jobs) - {"total"}) == ["all", "plot_rsa", "plot_rsa_group", "run_record"]
 
 
 def test_a_large_raster_shows_means_of_neighbouring_neurons():

@@ -293,6 +293,66 @@ def test_rsa_table_compares_every_layer_with_v1(smoke_run):
     assert cka["value"].between(0, 1).all() and len(cka) == 6
 
 
+def test_pairwise_table_and_model_comparison_figure(smoke_run):
+    folder = smoke_run / "results" / "smoke" / "rsa"
+    table = pd.read_csv(folder / "rsa.tsv", sep="\t")
+    pairwise = pd.read_csv(folder / "pairwise.tsv", sep="\t")
+    # 6 layers of two single-seed networks: every pair (15) per comparator
+    assert len(pairwise) == 15 * 3 and set(pairwise["kind"]) == {"all_pairs"}
+    assert list(pairwise.columns[:5]) == ["reference", "comparator", "candidate_a",
+                                          "candidate_b", "kind"]
+    values = table.set_index(["comparator", "candidate"])["value"]
+    for row in pairwise.itertuples(index=False):
+        assert row.value_a == pytest.approx(values[(row.comparator, row.candidate_a)])
+        assert row.difference == pytest.approx(row.value_a - row.value_b)
+        assert row.ci_low <= row.ci_high and 0 < row.p <= 1 and row.q >= row.p
+        assert row.dof == 29 and row.n_seeds_a == row.n_seeds_b == 1  # 30 conditions
+    assert table[["p_zero", "p_noise"]].notna().all().all() and (table["n_seeds"] == 1).all()
+    figures = smoke_run / "results" / "smoke" / "figures" / "rsa"
+    assert (figures / "comparison.png").stat().st_size > 0
+    assert (figures / "comparison.svg").stat().st_size > 0
+
+
+def test_a_group_of_simulated_mice(smoke_run):
+    folder = smoke_run / "results" / "groups" / "mice"
+    table = pd.read_csv(folder / "rsa.tsv", sep="\t")
+    dots = pd.read_csv(folder / "recordings.tsv", sep="\t")
+    pairwise = pd.read_csv(folder / "pairwise.tsv", sep="\t")
+    layers = [f"normative/seed12/{layer}" for layer in ("conv", "pool", "fc", "out")]
+    assert list(table["candidate"].unique()) == layers  # config/smoke.yaml: networks [normative]
+    assert set(dots["dataset"]) == {"smoke", "mouse1", "mouse2", "mouse3"}
+    assert (table["n_recordings"] == 4).all() and len(pairwise) == 6 * 3
+    # the smoke recording's own value is the one of its rsa.tsv; the group's is the mean
+    own = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "rsa.tsv", sep="\t")
+    own = own.set_index(["comparator", "candidate"])["value"]
+    smoke_dots = dots[dots["dataset"] == "smoke"].set_index(["comparator", "candidate"])
+    for key, value in smoke_dots["value"].items():
+        assert value == pytest.approx(own[key], abs=1e-12)
+    means = dots.groupby(["comparator", "candidate"])["value"].mean()
+    for row in table.itertuples(index=False):
+        assert row.value == pytest.approx(means[(row.comparator, row.candidate)], abs=1e-12)
+        assert row.ci_low <= row.ci_high and row.se > 0
+        assert row.noise_ceiling_lower <= row.noise_ceiling_upper <= 1
+    pearson = table[table["comparator"] == "pearson"].set_index("candidate")["value"]
+    assert pearson["normative/seed12/pool"] > pearson["normative/seed12/conv"]
+    assert (folder / "figures" / "rsa.png").stat().st_size > 0
+    # the other mice need only their V1 RDMs and the network's RDMs: no decoders, no figures
+    mouse = smoke_run / "results" / "mouse1"
+    assert (mouse / "rdms" / "v1.nc").exists() and (mouse / "rdms" / "normative").exists()
+    assert not (mouse / "models").exists() and not (mouse / "figures").exists()
+    assert not (mouse / "rdms" / "encoder").exists()
+
+
+def test_a_group_of_one_recording_stops_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "bad.yaml").write_text("groups:\n  mice:\n    datasets: [smoke]\n")
+    result = snakemake(workdir, "--configfile", "config/smoke.yaml", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert ("config: groups.mice.datasets: a group needs at least two recordings, got "
+            "['smoke']") in result.stdout + result.stderr
+    assert not (workdir / "results").exists() and not (workdir / "resources").exists()
+
+
 def test_receptive_fields_of_the_normative_cnn_grow_with_depth(smoke_run):
     folder = smoke_run / "results" / "models" / "normative" / "seed12"
     sizes = pd.read_csv(folder / "receptive_fields.tsv", sep="\t").set_index("layer")

@@ -46,7 +46,11 @@ REPRESENTATION_FIGURES = {
     "tsne": ("representations_tsne", "t-SNE"),
 }
 RDM_FIGURES = {"matrices": ("rdms_matrices", "RDMs"), "rows": ("rdms_rows", "RDM rows")}
-RSA_FIGURES = {"rsa": ("rsa_figure", "similarity to V1")}
+RSA_FIGURES = {
+    "rsa": ("rsa_figure", "similarity to V1"),
+    "comparison": ("rsa_comparison", "model comparison"),
+}
+GROUP_FIGURES = {"rsa": ("rsa_group_figure", "group: similarity to V1")}
 
 
 def _files(folder, figures):

@@ -246,6 +246,7 @@ rule plot_rsa:
     input:
         table="results/{dataset}/rsa/rsa.tsv",
         cka="results/{dataset}/rsa/cka.tsv",
+        pairwise="results/{dataset}/rsa/pairwise.tsv",
         code=library("plot_rsa"),
     output:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
@@ -264,3 +265,28 @@ rule plot_rsa:
         "benchmarks/{dataset}/figures/rsa.tsv"
     script:
         "../scripts/plot_rsa.py"
+
+
+rule plot_rsa_group:
+    input:
+        table="results/groups/{group}/rsa.tsv",
+        recordings="results/groups/{group}/recordings.tsv",
+        pairwise="results/groups/{group}/pairwise.tsv",
+        code=library("plot_rsa_group"),
+    output:
+        **figure_files("results/groups/{group}/figures", GROUP_FIGURES, "Groups", "{group}"),
+    wildcard_constraints:
+        group=one_of(list(RECORDING_GROUPS)),
+    params:
+        dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/groups/{group}/figures.log",
+    benchmark:
+        "benchmarks/groups/{group}/figures.tsv"
+    script:
+        "../scripts/plot_rsa_group.py"

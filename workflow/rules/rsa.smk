@@ -3,7 +3,8 @@
 # On a cluster, this chain (V1's RDM, each network's, the RSA, and the RDM and RSA figures) runs as
 # one job per dataset (group "rsa"): each of them is seconds of work, while each cluster job
 # starts Snakemake anew (about 10 s on the test cluster) and waits for a status check before the
-# next can be submitted. A local run ignores groups.
+# next can be submitted. A local run ignores groups. (Snakemake's job groups, not the groups of
+# recordings of rule rsa_group, groups.smk.)
 
 
 rule rdm_v1:
@@ -67,12 +68,14 @@ rule rsa:
         table="results/{dataset}/rsa/rsa.tsv",
         samples="results/{dataset}/rsa/rsa.nc",
         cka="results/{dataset}/rsa/cka.tsv",
+        pairwise="results/{dataset}/rsa/pairwise.tsv",
     params:
         names=lambda w: network_names(),
         comparators=config["rsa"]["comparators"],
         statistics=lambda w: select(
             config["rsa"], "n_bootstrap", "n_permutations", "seed", "ci_level"
         ),
+        max_all_pairs=config["rsa"]["max_all_pairs"],
         conditions=config["rdm"]["conditions"],
     priority: 10
     group:
@@ -88,3 +91,33 @@ rule rsa:
         "benchmarks/{dataset}/rsa.tsv"
     script:
         "../scripts/rsa.py"
+
+
+rule rsa_group:
+    input:
+        unpack(group_rdm_files),
+        code=library("rsa_group"),
+    output:
+        table="results/groups/{group}/rsa.tsv",
+        recordings="results/groups/{group}/recordings.tsv",
+        pairwise="results/groups/{group}/pairwise.tsv",
+        samples="results/groups/{group}/rsa.nc",
+    wildcard_constraints:
+        group=one_of(list(RECORDING_GROUPS)),
+    params:
+        datasets=lambda w: group_datasets(w.group),
+        names=lambda w: group_network_names(w.group),
+        comparators=config["rsa"]["comparators"],
+        statistics=lambda w: select(
+            config["rsa"], "n_bootstrap", "seed", "ci_level", "max_all_pairs"
+        ),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    log:
+        "logs/groups/{group}/rsa.log",
+    benchmark:
+        "benchmarks/groups/{group}/rsa.tsv"
+    script:
+        "../scripts/rsa_group.py"

@@ -63,8 +63,19 @@ def receptive_field_outputs():
     return outputs
 
 
+def group_outputs():
+    """Tables and figure of every group of recordings (config: groups)."""
+    outputs = []
+    for group in RECORDING_GROUPS:
+        folder = f"results/groups/{group}"
+        outputs += [f"{folder}/{name}.tsv" for name in ("rsa", "pairwise", "recordings")]
+        outputs += _files(f"{folder}/figures", GROUP_FIGURES)
+    return outputs
+
+
 def final_outputs():
-    """Every final output of every stage, for each dataset in config['run']."""
+    """Every final output of every stage, for each dataset in config['run'], and of every group
+    of recordings."""
     outputs = expand(
         "results/models/normative/seed{seed}/metrics.json",
         seed=config["normative"]["seeds"],
@@ -78,8 +89,10 @@ def final_outputs():
         )
         outputs += decoder_outputs(dataset)
         outputs += [
-            f"results/{dataset}/rsa/{table}" for table in ("rsa.tsv", "rsa.html", "cka.html")
+            f"results/{dataset}/rsa/{table}"
+            for table in ("rsa.tsv", "rsa.html", "cka.html", "pairwise.tsv")
         ]
         outputs += figure_outputs(dataset)
     outputs += receptive_field_outputs()
+    outputs += group_outputs()
     return outputs

@@ -1,4 +1,5 @@
-"""plot_rsa: every layer's similarity to V1 per comparator (CIs, q, noise ceiling) and CKA."""
+"""plot_rsa: every layer's similarity to V1 per comparator (CIs, q, noise ceiling) and CKA, and
+the model comparison (units sorted by similarity, pairwise tests)."""
 
 import pandas as pd
 
@@ -8,9 +9,10 @@ from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 made_with = provenance.record(snakemake.params)
-table = pd.read_csv(snakemake.input.table, sep="\t")
+table = pd.read_csv(snakemake.input.table, sep="\t", dtype={"network_seed": "Int64"})
 cka = pd.read_csv(snakemake.input.cka, sep="\t")
-figures = {"rsa": rsa.rsa_figure(table, cka)}
+pairwise = pd.read_csv(snakemake.input.pairwise, sep="\t")
+figures = {"rsa": rsa.rsa_figure(table, cka), "comparison": rsa.comparison_figure(table, pairwise)}
 style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi,
                    provenance=made_with,
                    note=snakemake.params.note)

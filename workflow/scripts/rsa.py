@@ -1,4 +1,5 @@
-"""rsa: compare every layer's RDM with V1's: CIs, permutation p, FDR q, noise ceiling, CKA."""
+"""rsa: compare every layer's RDM with V1's: CIs, permutation p, FDR q, tests against zero and
+the noise ceiling, seed means, pairwise comparisons, CKA."""
 
 from v1rsa import io, provenance, rdm, rsa
 from v1rsa.logs import log_to_file
@@ -19,6 +20,8 @@ table, samples = rsa.rsa_table(
 )
 io.write_tsv(rsa.split_candidate_names(table), snakemake.output.table)
 io.write_netcdf(samples, snakemake.output.samples, provenance=made_with)
+io.write_tsv(rsa.pairwise_from_dataset(samples, max_all_pairs=params.max_all_pairs),
+             snakemake.output.pairwise)
 
 conditions = rdm.select_conditions(io.read_netcdf(snakemake.input.conditions), **params.conditions)
 activations = {name: io.read_netcdf(path)

@@ -76,7 +76,7 @@ def rsa_table_page(table: pd.DataFrame, provenance: Mapping | None = None) -> st
         ci_percent = f"{100 * rows['ci_level'].iloc[0]:g}%" if "ci_level" in rows else "CI"
         shown = pd.DataFrame({
             "network": rows["network"].astype(str),
-            "seed": rows["network_seed"].astype(str),
+            "seed": _seed_labels(rows),
             "layer": rows["layer"].astype(str),
             "similarity": [number(v) for v in rows["value"]],
             f"{ci_percent} CI": [interval(lo, hi) for lo, hi in zip(rows["ci_low"],
@@ -88,16 +88,32 @@ def rsa_table_page(table: pd.DataFrame, provenance: Mapping | None = None) -> st
                                                                   rows["noise_ceiling_upper"],
                                                                   strict=True)],
         })
+        if {"p_zero", "p_noise", "value_fold_mean"} <= set(rows.columns):
+            shown["p (t, > 0)"] = [p_value(v) for v in rows["p_zero"]]
+            shown["fold mean"] = [number(v) for v in rows["value_fold_mean"]]
+            shown["p (t, vs ceiling)"] = [p_value(v) for v in rows["p_noise"]]
         parts.append(f"<h3>{html.escape(str(comparator))}</h3>\n"
                      + html_table(shown, text_columns=("network", "seed", "layer")))
     first = table.iloc[0]
     note = (f"Each layer's RDM compared with V1's over {int(first['n_conditions'])} conditions; "
             f"CI from {int(first['n_bootstrap'])} bootstrap resamples of the conditions, p from "
             f"{int(first['n_permutations'])} permutations (one-sided, against no similarity), q "
-            "the Benjamini–Hochberg FDR over every row of the table; the noise ceiling from V1's "
-            "own trial folds (lower – upper). Every digit is in rsa.tsv beside this page.")
+            "the Benjamini–Hochberg FDR over the single-seed rows of the table (and, apart, over "
+            "the means over seeds); the noise ceiling from V1's own trial folds (lower – upper). "
+            "The t-tests (rsatoolbox's, on the bootstrap variance): the similarity against zero "
+            "(one-sided), and the mean comparison with each fold's RDM against the lower bound of "
+            "the ceiling (two-sided). Every digit is in rsa.tsv beside this page, the pairwise "
+            "comparisons in pairwise.tsv.")
     return page("RSA: similarity of each layer to V1",
                 f'<p class="note">{html.escape(note)}</p>\n' + "\n".join(parts), provenance)
+
+
+def _seed_labels(rows: pd.DataFrame) -> list[str]:
+    """The seed of each row, or "mean of S" for a row that averages S seeds."""
+    seeds = pd.to_numeric(rows["network_seed"], errors="coerce")
+    counts = rows["n_seeds"] if "n_seeds" in rows else pd.Series(1, index=rows.index)
+    return [f"mean of {int(n)}" if n > 1 else (str(int(seed)) if np.isfinite(seed) else "–")
+            for seed, n in zip(seeds, counts, strict=True)]
 
 
 def cka_table_page(table: pd.DataFrame, provenance: Mapping | None = None) -> str:
