@@ -8,7 +8,9 @@ This is how a speed change is checked not to change any result: run the pipeline
 after it, then compare. Every file under results/ is compared byte for byte; for each that
 differs, the largest absolute difference among its numbers is reported, and where it is: a key
 of a JSON file, a column of a TSV table, a variable of a NetCDF file, a tensor of a model's
-weights (read with ``weights_only=True``). Figures are compared by their bytes only. Prints;
+weights (read with ``weights_only=True``), a pixel of a PNG. The provenance record that outputs
+carry (the commit, package versions and settings that made them) is left out of the comparison:
+two runs at different commits make the same numbers in files whose bytes differ there. Prints;
 asserts nothing.
 """
 
@@ -64,9 +66,14 @@ def _array_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a[both] - b[both]), initial=0.0))
 
 
+def _without_provenance(value):
+    return {k: v for k, v in value.items() if k != "provenance"} if isinstance(value, dict) \
+        else value
+
+
 def json_difference(a: Path, b: Path) -> tuple[float, str]:
-    leaves_a = dict(_json_leaves(json.loads(a.read_text())))
-    leaves_b = dict(_json_leaves(json.loads(b.read_text())))
+    leaves_a = dict(_json_leaves(_without_provenance(json.loads(a.read_text()))))
+    leaves_b = dict(_json_leaves(_without_provenance(json.loads(b.read_text()))))
     differences = {}
     for key in leaves_a.keys() | leaves_b.keys():
         value_a, value_b = leaves_a.get(key), leaves_b.get(key)
@@ -112,7 +119,8 @@ def netcdf_difference(a: Path, b: Path) -> tuple[float, str]:
         for name in names & set(data_a.variables) & set(data_b.variables):
             if not _same_attributes(data_a[name].attrs, data_b[name].attrs):
                 differences[f"{name} (attributes)"] = math.inf
-        if not _same_attributes(data_a.attrs, data_b.attrs):
+        if not _same_attributes(_without_provenance(data_a.attrs),
+                                _without_provenance(data_b.attrs)):
             differences["(attributes)"] = math.inf
         return _largest(differences)
 
@@ -127,8 +135,21 @@ def weights_difference(a: Path, b: Path) -> tuple[float, str]:
                      for name in state_a.keys() | state_b.keys()})
 
 
+def png_difference(a: Path, b: Path) -> tuple[float, str]:
+    """The largest difference of a pixel's channel value (0–255) between two PNGs."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(a) as image_a, Image.open(b) as image_b:
+            pixels_a, pixels_b = np.asarray(image_a), np.asarray(image_b)
+    except (UnidentifiedImageError, OSError):
+        return math.inf, "not a readable PNG"
+    difference = _array_difference(pixels_a, pixels_b)
+    return difference, "pixels" if difference else ""
+
+
 NUMBERS = {".json": json_difference, ".tsv": tsv_difference, ".nc": netcdf_difference,
-           ".pt": weights_difference}
+           ".pt": weights_difference, ".png": png_difference}
 
 
 def compare(run_a: Path, run_b: Path) -> pd.DataFrame:

@@ -1,37 +1,58 @@
-"""RSA inference speed, side by side: v1rsa vs rsatoolbox, and v1rsa's compiled kernels vs the
-numpy kernels they replaced.
+"""RSA inference speed, side by side: v1rsa vs rsatoolbox 0.3.2 and vs the machine's floors.
 
-Spearman, 360 conditions, 3 candidate RDMs, V1-like fold RDMs (see ``make_inputs``). Rows:
+Default (the scaling table of ``bench/README.md``): 360 V1-like conditions with 2 trial folds
+(``make_inputs``), 1,000 bootstrap samples, 10,000 permutations, on ``--threads`` threads:
+
+- **candidates** 3 → 500: ``rsa_table`` (bootstrap of V1's RDM and its folds, permutations,
+  noise ceiling, tests against zero and the ceiling) plus ``pairwise_from_dataset``, Pearson
+  only and Pearson + Spearman;
+- **pairwise tests** of 100 candidates (their bootstrap and all 4,950 pairs, Pearson);
+- **recordings** 1 → 8 with 100 candidates: ``group_table`` (rsatoolbox's dual bootstrap over
+  recordings and conditions with the ceiling bootstrapped, tests, pairs; Pearson); one recording
+  is the bootstrap over conditions alone.
+
+rsatoolbox does the same evaluations in its loops (``eval_bootstrap_pattern`` on V1's RDM and on
+its folds, ``compare`` on each relabelled V1 RDM, ``boot_noise_ceiling``, ``eval_dual_bootstrap``);
+it would take hours, so each of its per-unit costs is timed on a subset (a few samples,
+permutations and candidates, single-threaded as it runs) and scaled linearly, as the notes say.
+Its ``Result`` holds the pairwise variances as a (pairs × pairs) matrix product, 124,750² numbers
+for 500 candidates, which it cannot run: those rows count its evaluations only.
+
+Floors, measured in the same run: the float64 matrix-multiply rate (blocks of 128 rows times 500
+candidates over all pairs, one single-threaded product per worker thread, as v1rsa runs them, on
+1 and ``--threads`` threads) for the products of Pearson's
+bootstrap ((2 + 3 references) × samples × pairs × candidates multiply-adds) and of the
+permutation nulls (permutations × pairs × candidates, Pearson and Spearman); and, for the
+Spearman bootstrap, a compiled loop that only walks each candidate's sorted pairs summing the
+sample's weights (the weighted ranks, per sample and candidate), times samples × candidates.
+
+    python bench/rsa.py [--threads 2] [--candidates-list 3 10 30 100 300 500]
+                        [--recordings-list 1 2 4 8] [--skip-rsatoolbox] [--device cuda]
+    python bench/rsa.py --kernels [...]   # one 3-candidate problem against rsatoolbox and
+                                          # the numpy kernels of --before (see --help)
+
+``--device cuda`` also times, in torch float64 on that device, the two matrix products that
+dominate Pearson for 500 candidates (bootstrap weights × candidates, relabelled V1 × candidates)
+and checks them against numpy's to 1e-10 relative.
+
+Times are wall-clock seconds (best of ``--repeats`` for ours; rsatoolbox one round), with the
+load average printed at the top and the bottom: on a shared machine the numbers are inflated,
+the ratios (taken in the same run) less so.
+
+The ``--kernels`` rows: Spearman, 360 conditions, 3 candidate RDMs:
 
 - comparison, stimulus bootstrap (1,000 samples) and noise ceiling: rsatoolbox 0.3.2
   (``rdm.compare``, ``eval_bootstrap_pattern`` with ``ModelFixed`` models and
   ``boot_noise_ceil=False``, ``boot_noise_ceiling``) vs v1rsa. rsatoolbox's bootstrap takes about
   a minute for 1,000 samples, so it runs ``--rsatoolbox-samples`` (default 50) and its time is
   scaled to ``--bootstrap``, as the notes say. On its own indices v1rsa must agree to 1e-10.
-- permutation test (10,000 relabellings) and the full inference (``rsa_table``: bootstrap,
-  permutations, noise ceiling; the goal is under 1 s on 2 cores), each on 1 and ``--threads``
-  threads: v1rsa as it is, warm (its kernels compiled, or loaded from numba's cache, by an
-  earlier call), and "before": ``v1rsa/rsa.py`` as of ``--before`` (default: the last version
-  with numpy kernels), read with ``git show`` and run as a module. The notes check that before
-  and after give the same p-values, and the same bootstrap samples and nulls up to rounding.
+- permutation test (10,000 relabellings) and the full inference (``rsa_table``), each on 1 and
+  ``--threads`` threads: v1rsa as it is, warm, and "before": ``v1rsa/rsa.py`` as of ``--before``
+  (default: the last version with numpy kernels), read with ``git show`` and run as a module.
 - Kendall's τa, permutation test (``--kendall-permutations``) and bootstrap
   (``--kendall-bootstrap``): after vs before, the before on a tenth of the draws, scaled.
 - first call: the full inference in a fresh process (``--first-call``), once with an empty numba
-  cache (``NUMBA_CACHE_DIR`` in a temporary directory: the kernels compile) and once more with
-  the cache that run wrote (they load); each row is that first call, the note has the process's
-  second call (warm) and its ``import v1rsa.rsa``.
-
-    python bench/rsa.py [--conditions 360] [--candidates 3] [--rsatoolbox-samples 50]
-                        [--bootstrap 1000] [--permutations 10000] [--folds 4] [--threads 2]
-                        [--repeats 3] [--kendall-permutations 1000] [--kendall-bootstrap 100]
-                        [--before REVISION] [--skip-rsatoolbox] [--skip-before]
-
-Times are wall-clock seconds, the best of ``--repeats`` rounds (rsatoolbox, Kendall's τa and the
-first calls: one round; before and after alternate within a round, so both see the same
-machine), with the process CPU time of that round beside them. On a shared machine the load
-average printed at the top and bottom says how much the numbers may be inflated; CPU time is
-inflated less than wall time, but memory-bound code slows down when other processes share the
-caches and memory bus.
+  cache and once more with the cache that run wrote.
 """
 
 from __future__ import annotations
@@ -46,6 +67,7 @@ import tempfile
 import time
 import types
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +196,308 @@ def rsatoolbox_noise_ceiling(rsa, folds):
 # ----------------------------------------------------------------------------------------------
 
 
+# ----------------------------------------------------------------------------------------------
+# The scaling table: candidates 3 → 500, recordings 1 → 8
+
+
+def gemm_rate(m: int, n_threads: int, repeats: int = 3) -> float:
+    """float64 matrix-multiply rate (GFLOP/s) the way v1rsa runs its products: ``n_threads``
+    worker threads at once, each a single-threaded product of its own block (128 rows × ``m``
+    pairs times 500 candidates); the best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    blocks = [(rng.random((128, m)), rng.random((500, m))) for _ in range(n_threads)]
+
+    def product(block):
+        left, right = block
+        return left @ right.T
+
+    best = np.inf
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(product, blocks))
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(product, blocks))
+            best = min(best, time.perf_counter() - start)
+    return n_threads * 2 * 128 * m * 500 / best / 1e9
+
+
+def weighted_rank_floor(n: int, n_samples: int = 40, n_candidates: int = 8) -> float:
+    """Seconds per (sample, candidate, pair) of a compiled loop that only walks a candidate's
+    sorted pairs summing the sample's pair weights c_i c_j (the weighted ranks), one thread."""
+    import numba
+
+    @numba.njit
+    def walk(counts, first, second, out):
+        for b in range(counts.shape[0]):
+            c = counts[b]
+            for k in range(first.shape[0]):
+                before = 0
+                f, g = first[k], second[k]
+                for s in range(f.size):
+                    before += c[f[s]] * c[g[s]]
+                out[b, k] = before
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.triu_indices(n, 1)
+    orders = np.argsort(rng.random((n_candidates, rows.size)), axis=1)
+    first, second = rows[orders].astype(np.uint16), cols[orders].astype(np.uint16)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
+                       for _ in range(n_samples)]).astype(np.int64)
+    out = np.empty((n_samples, n_candidates), dtype=np.int64)
+    walk(counts[:1], first, second, out)
+    start = time.perf_counter()
+    walk(counts, first, second, out)
+    return (time.perf_counter() - start) / (n_samples * n_candidates * rows.size)
+
+
+def rsatoolbox_unit_costs(rsa, reference, folds, candidates, method: str, *, n_samples: int = 3,
+                          n_permutations: int = 20, n_models: int = 4) -> dict:
+    """rsatoolbox's seconds per unit of the work of ``rsa_table``, single-threaded: per (sample,
+    candidate) of ``eval_bootstrap_pattern`` on V1's RDM and on its folds, per (permutation,
+    candidate) of ``compare`` with a relabelled V1 RDM, and one ``boot_noise_ceiling``."""
+    from rsatoolbox.inference import eval_bootstrap_pattern
+    from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
+    from rsatoolbox.model import ModelFixed
+    from rsatoolbox.rdm import RDMs, compare
+
+    name = rsa.RSATOOLBOX_METHODS[method]
+    models = [ModelFixed(f"m{j}", c) for j, c in enumerate(candidates[:n_models])]
+    costs = {}
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, data in (("bootstrap", reference[None]), ("bootstrap_folds", folds)):
+            start = time.perf_counter()
+            eval_bootstrap_pattern(models, RDMs(data), method=name, N=n_samples,
+                                   boot_noise_ceil=False)
+            costs[key] = (time.perf_counter() - start) / (n_samples * len(models))
+        permutations = rsa.draw_permutations(len(reference), n_permutations, 0)
+        relabelled = RDMs(np.stack([reference[p][:, p] for p in permutations]))
+        start = time.perf_counter()
+        compare(RDMs(candidates[:n_models]), relabelled, method=name)
+        costs["permutation"] = (time.perf_counter() - start) / (n_permutations * len(models))
+        start = time.perf_counter()
+        boot_noise_ceiling(RDMs(folds), method=name)
+        costs["ceiling"] = time.perf_counter() - start
+    return costs
+
+
+def rsatoolbox_pairwise_seconds(n_candidates: int, n_bootstrap: int) -> float:
+    """rsatoolbox's ``Result`` of bootstrap evaluations and its ``test_pairwise``, timed whole
+    (it builds the pairwise variances as a (pairs × candidates) contrast products)."""
+    from rsatoolbox.inference.result import Result
+    from rsatoolbox.model import ModelFixed
+
+    rng = np.random.default_rng(0)
+    evaluations = rng.random((n_bootstrap, n_candidates))
+    models = [ModelFixed(f"m{j}", np.zeros(3)) for j in range(n_candidates)]
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        result = Result(models, evaluations, "corr", "bootstrap_pattern", np.zeros(2),
+                        variances=np.cov(evaluations.T), dof=359, n_pattern=360)
+        result.test_pairwise()
+    return time.perf_counter() - start
+
+
+def rsatoolbox_dual_seconds(rsa, references, candidates, *, n_bootstrap: int,
+                            n_candidates: int) -> tuple[float, str]:
+    """rsatoolbox's ``eval_dual_bootstrap`` (Pearson) for ``n_candidates`` models and
+    ``n_bootstrap`` draws, from per-draw times with 1 and 4 models on 2 draws each (a draw costs
+    a + b · models), single-threaded."""
+    from rsatoolbox.inference import eval_dual_bootstrap
+    from rsatoolbox.model import ModelFixed
+    from rsatoolbox.rdm import RDMs
+
+    per_draw = {}
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n_models in (1, 4):
+            models = [ModelFixed(f"m{j}", c) for j, c in enumerate(candidates[:n_models])]
+            np.random.seed(0)  # noqa: NPY002 (rsatoolbox draws from numpy's global state)
+            start = time.perf_counter()
+            eval_dual_bootstrap(models, RDMs(references), method="corr", N=2)
+            per_draw[n_models] = (time.perf_counter() - start) / 2
+    slope = (per_draw[4] - per_draw[1]) / 3
+    base = per_draw[1] - slope
+    seconds = n_bootstrap * (base + n_candidates * slope)
+    return seconds, (f"{len(references)} recordings: a draw costs {base:.3f} s + "
+                     f"{slope:.3f} s per model")
+
+
+def group_inputs(n_recordings: int, n_candidates: int, n_conditions: int):
+    """V1-like RDMs of several recordings (independent noise, the same truth) and shared
+    candidates."""
+    references = []
+    for r in range(n_recordings):
+        reference, folds, candidates = make_inputs(n_conditions, n_candidates, 2, seed=0)
+        rng = np.random.default_rng(100 + r)
+        noisy = reference + 0.02 * np.abs(rng.normal(size=reference.shape))
+        noisy = (noisy + noisy.T) / 2
+        np.fill_diagonal(noisy, 0)
+        references.append((noisy, folds))
+    return references, candidates
+
+
+def cuda_products(device: str, n_conditions: int, n_candidates: int, n_bootstrap: int,
+                  n_permutations: int) -> list[str]:
+    """The two products that dominate Pearson, in torch float64 on ``device`` and in numpy:
+    bootstrap pair weights (n_bootstrap × pairs) and relabelled V1 vectors (n_permutations ×
+    pairs, in blocks of 1,000) times the candidates (pairs × n_candidates)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    m = n_conditions * (n_conditions - 1) // 2
+    candidates = rng.random((n_candidates, m))
+    weights = rng.random((n_bootstrap, m))
+    relabelled = rng.random((1000, m))
+    lines = []
+    on_device = torch.from_numpy(candidates).to(device)
+
+    def synchronize():
+        if on_device.is_cuda:
+            torch.cuda.synchronize(on_device.device)
+
+    for name, left, repeat in (("bootstrap weights × candidates", weights, 1),
+                               (f"relabelled V1 × candidates ({n_permutations // 1000} blocks)",
+                                relabelled, n_permutations // 1000)):
+        left_device = torch.from_numpy(left).to(device)
+        torch.matmul(left_device, on_device.T)
+        synchronize()
+        start = time.perf_counter()
+        for _ in range(repeat):
+            product = torch.matmul(left_device, on_device.T)
+        synchronize()
+        gpu = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(repeat):
+            expected = left @ candidates.T
+        cpu = time.perf_counter() - start
+        error = float(np.max(np.abs(product.cpu().numpy() - expected) / np.abs(expected)))
+        lines.append(f"{device}: {name}: {gpu:.3f} s on the device, {cpu:.3f} s with numpy on "
+                     f"the CPU, max relative difference {error:.1e}")
+    return lines
+
+
+def scaling_main(args) -> None:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # rsatoolbox's progress bars
+    from v1rsa import rsa
+    from v1rsa.rsa import groups
+
+    n = args.conditions
+    m = n * (n - 1) // 2
+    b, p, t = args.bootstrap, args.permutations, args.threads
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+          f"{load_average()} (1, 5, 15 min)")
+    print(f"# {n} conditions, 2 folds, {b} bootstrap samples, {p} permutations, {t} threads")
+    rate_1, rate_t = gemm_rate(m, 1), gemm_rate(m, t)
+    step = weighted_rank_floor(n)
+    print(f"# floors: float64 matrix product {rate_1:.0f} GFLOP/s on 1 thread, {rate_t:.0f} on "
+          f"{t}; weighted ranks {step * 1e9:.2f} ns per sample, candidate and pair (1 thread)")
+    largest = max(args.candidates_list)
+    reference, folds, candidates = make_inputs(n, max(largest, args.group_candidates), 2)
+    rows = []  # (task, rsatoolbox s or None, v1rsa s, floor s or None)
+    notes = []
+    costs = {}
+    if not args.skip_rsatoolbox:
+        for method in ("pearson", "spearman"):
+            costs[method] = rsatoolbox_unit_costs(rsa, reference, folds, candidates, method)
+            notes.append(f"rsatoolbox {method}: " + ", ".join(
+                f"{key} {value * 1e3:.2f} ms" for key, value in costs[method].items())
+                + " (per sample or permutation and candidate; ceiling once)")
+
+    def rsatoolbox_table(k, methods):
+        if not costs:
+            return None
+        return sum(b * k * (costs[m_]["bootstrap"] + costs[m_]["bootstrap_folds"])
+                   + p * k * costs[m_]["permutation"] + costs[m_]["ceiling"] for m_ in methods)
+
+    rsa.rsa_table(reference, folds, {"a/seed0/x": candidates[0], "a/seed0/y": candidates[1],
+                                     "a/seed0/z": candidates[2]}, ["pearson", "spearman"],
+                  n_bootstrap=64, n_permutations=64, seed=0)  # compile or load the kernels
+    for k in args.candidates_list:
+        named = {f"net{j}/seed0/layer": candidates[j] for j in range(k)}
+        for methods in (["pearson"], ["pearson", "spearman"]):
+            start = time.perf_counter()
+            _, dataset = rsa.rsa_table(reference, folds, named, methods, n_bootstrap=b,
+                                       n_permutations=p, seed=0, n_threads=t)
+            rsa.pairwise_from_dataset(dataset, max_all_pairs=20)
+            ours = time.perf_counter() - start
+            floor = ((2 + 3) * b * m * k * 2 + p * m * k * 2) / (rate_t * 1e9)
+            if "spearman" in methods:
+                floor += p * m * k * 2 / (rate_t * 1e9) + b * k * m * step / t
+            rows.append((f"rsa_table + pairwise, {k} candidates, {' + '.join(methods)}",
+                         rsatoolbox_table(k, methods), ours, floor))
+            del dataset
+    notes.append("rsa_table floor: Pearson (2 + 3 references) x samples x pairs x candidates "
+                 "and permutations x pairs x candidates multiply-adds at the matrix-product rate; "
+                 "Spearman adds its permutation product and samples x candidates x pairs "
+                 "weighted-rank steps")
+
+    k = args.pairwise_candidates
+    indices = rsa.draw_bootstrap_indices(n, b, 1)
+    start = time.perf_counter()
+    samples = rsa.compare_resampled(reference, candidates[:k], "pearson", indices, n_threads=t)
+    one = rsa.BootstrapSamples.one_factor(samples, rsa.compare_many(reference, candidates[:k],
+                                                                     "pearson"), n)
+    names = [f"net{j}/seed0/best" for j in range(k)]
+    rsa.pairwise_table(one, names, one.means(),
+                       rsa.comparison_pairs(names, one.means(), max_all_pairs=k),
+                       ci_level=0.95)
+    ours = time.perf_counter() - start
+    theirs = None
+    if costs:
+        theirs = b * k * costs["pearson"]["bootstrap"] + rsatoolbox_pairwise_seconds(k, b)
+    rows.append((f"pairwise tests, {k} candidates ({k * (k - 1) // 2} pairs), Pearson", theirs,
+                 ours, 3 * b * m * k * 2 / (rate_t * 1e9)))
+
+    k = args.group_candidates
+    for r in args.recordings_list:
+        inputs, shared = group_inputs(r, k, n)
+        start = time.perf_counter()
+        if r == 1:
+            samples = rsa.compare_resampled(inputs[0][0], shared, "pearson", indices, n_threads=t)
+            one = rsa.BootstrapSamples.one_factor(samples, rsa.compare_many(
+                inputs[0][0], shared, "pearson"), n)
+            rsa.test_zero(one)
+            names = [f"net{j}/seed0/best" for j in range(k)]
+            rsa.pairwise_table(one, names, one.means(), rsa.comparison_pairs(
+                names, one.means(), max_all_pairs=k), ci_level=0.95)
+        else:
+            recordings = {f"mouse{i}": {"rdm": rdm, "folds": f, "candidates": {
+                name: shared[j] for j, name in enumerate(f"net{j}/seed0/best" for j in range(k))}}
+                for i, (rdm, f) in enumerate(inputs)}
+            groups.group_table(recordings, ["pearson"], n_bootstrap=b, seed=0,
+                               max_all_pairs=k, n_threads=t)
+        ours = time.perf_counter() - start
+        theirs = None
+        if not args.skip_rsatoolbox:
+            if r == 1:
+                theirs = b * k * costs["pearson"]["bootstrap"] + rsatoolbox_pairwise_seconds(k, b)
+            else:
+                theirs, note = rsatoolbox_dual_seconds(
+                    rsa, np.stack([rdm for rdm, _ in inputs]), shared, n_bootstrap=b,
+                    n_candidates=k)
+                notes.append(f"rsatoolbox eval_dual_bootstrap, {note}")
+        floor = (2 + r) * b * m * k * 2 / (rate_t * 1e9)
+        kind = "bootstrap over conditions" if r == 1 else "dual bootstrap"
+        rows.append((f"group: {r} recording(s) x {k} candidates, {kind}, Pearson", theirs,
+                     ours, floor))
+
+    print()
+    print(f"{'task':<66} {'rsatoolbox s':>13} {'v1rsa s':>9} {'floor s':>8} "
+          f"{'v1rsa/floor':>11} {'rsatoolbox/v1rsa':>16}")
+    for task, theirs, ours, floor in rows:
+        theirs_text = f"{theirs:13.1f}" if theirs is not None else f"{'—':>13}"
+        ratio = f"{theirs / ours:15.0f}×" if theirs is not None else f"{'—':>16}"
+        print(f"{task:<66} {theirs_text} {ours:9.2f} {floor:8.2f} {ours / floor:10.1f}× {ratio}")
+    for line in notes:
+        print(f"# {line}")
+    if args.device != "cpu":
+        for line in cuda_products(args.device, n, largest, b, p):
+            print(f"# {line}")
+    print(f"# rsatoolbox: extrapolated from subsets, single-threaded as it runs; load average at "
+          f"the end {load_average()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conditions", type=int, default=360)
@@ -193,9 +517,22 @@ def main() -> None:
     parser.add_argument("--skip-before", action="store_true",
                         help="do not time the numpy kernels of --before")
     parser.add_argument("--first-call", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--kernels", action="store_true",
+                        help="the 3-candidate rows against rsatoolbox and --before, not the "
+                             "scaling table")
+    parser.add_argument("--candidates-list", type=int, nargs="+",
+                        default=[3, 10, 30, 100, 300, 500])
+    parser.add_argument("--recordings-list", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--pairwise-candidates", type=int, default=100)
+    parser.add_argument("--group-candidates", type=int, default=100)
+    parser.add_argument("--device", default="cpu",
+                        help="cuda (or cuda:N): also time the dominant products there")
     args = parser.parse_args()
     if args.first_call:
         first_call(args)
+        return
+    if not args.kernels:
+        scaling_main(args)
         return
 
     from v1rsa import rsa

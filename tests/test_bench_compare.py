@@ -76,7 +76,8 @@ def test_compare_finds_each_difference_and_where_it_is(tmp_path):
     assert (weights["where"], weights["largest_difference"]) == ("bias", 0.125)
     assert table.loc["synthetic/models/same_weights.pt", "status"] == "identical"
     figure = table.loc["synthetic/figure.png"]
-    assert figure["status"] == "differs" and np.isnan(figure["largest_difference"])
+    assert figure["status"] == "differs" and figure["largest_difference"] == math.inf
+    assert figure["where"] == "not a readable PNG"
     # results/ folders themselves are accepted too, and a run equals itself
     same = compare_module.compare(run_a / "results", run_a)
     assert set(same["status"]) == {"identical"} and len(same) == 8
@@ -124,3 +125,28 @@ def test_netcdf_variables_are_compared_block_by_block_to_the_last_row():
     b[9, 6] = 2.5
     assert compare_module._variable_difference(a, b, block=7) == 2.5  # one row per block
     assert compare_module._variable_difference(a, a.copy(), block=7) == 0.0
+
+
+def test_outputs_that_differ_only_in_their_provenance_have_the_same_numbers(tmp_path):
+    """Runs at two commits write the same numbers into files whose bytes differ (the record of
+    the commit); real pixel changes are still found."""
+    from v1rsa import io
+    from v1rsa.figures import style
+
+    def run(name, commit, pixel):
+        made_with = {"commit": commit, "packages": {"numpy": "2"}, "settings": {}}
+        results = tmp_path / name / "results"
+        io.write_json({"r2": 0.5}, results / "metrics.json", provenance=made_with)
+        io.write_netcdf(xr.Dataset({"x": ("i", [1.0, 2.0])}), results / "x.nc", made_with)
+        for figure, value in (("same", 0.5), ("changed", pixel)):
+            fig, axes = style.figure(1.0, width_in=1.0)
+            axes[0, 0].imshow([[value, 1.0]], vmin=0, vmax=1)
+            style.save(fig, results / f"{figure}.png", provenance=made_with, dpi=50)
+        return tmp_path / name
+
+    table = compare_module.compare(run("a", "abc", 0.0), run("b", "def", 1.0)).set_index("file")
+
+    for name in ("metrics.json", "x.nc", "same.png"):
+        assert table.loc[name, "status"] == "same numbers", name
+    assert table.loc["changed.png", "status"] == "differs"
+    assert table.loc["changed.png", "where"] == "pixels"

@@ -53,7 +53,8 @@ def config_paths(config: dict, prefix: tuple = ()) -> set[tuple]:
 
 def undescribed_properties(node, root: dict, where: str = "") -> list[str]:
     """Paths of the schema's properties, at any depth, that have no non-empty `description`
-    (a property that is only a `$ref` may take its definition's)."""
+    (a property that is only a `$ref` may take its definition's; an `if` states a condition on
+    keys described elsewhere)."""
     missing = []
     if isinstance(node, list):
         for index, item in enumerate(node):
@@ -69,7 +70,7 @@ def undescribed_properties(node, root: dict, where: str = "") -> list[str]:
         if not (isinstance(text, str) and text.strip()):
             missing.append(f"{where}.{name}".lstrip("."))
     for key, sub in node.items():
-        if key != "description":
+        if key not in ("description", "if"):
             missing += undescribed_properties(sub, root, f"{where}.{key}" if key != "properties"
                                               else where)
     return missing
@@ -154,3 +155,31 @@ def test_the_families_config_is_valid_and_sweeps_24_variants_of_3_seeds():
     assert {v.family for v in variants if v.untrained} == {"depth", "regularisers", "filters"}
     depth = [v for v in variants if v.family == "depth"]
     assert {v.training["n_epochs"] for v in depth} == {0, 8} and len(depth[0].layers) >= 4
+
+
+def test_a_misspelt_key_stops_the_workflow_with_one_line_naming_it(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "bad.yaml").write_text("binnig:\n  bin_width_deg: 6\nnormative:\n  lr: .nan\n")
+    result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("config: "))
+    assert lines[first:first + 2] == ["config: binnig: unknown key; did you mean 'binning'?",
+                                      "config: normative.lr: nan is not a finite number"]
+    assert len(lines) < 20  # not the schema validator's dump of the whole config
+
+
+def test_what_the_schema_cannot_check_stops_the_workflow_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "bad.yaml").write_text(
+        "run: [mine]\n"
+        "datasets:\n"
+        "  mine: {source: local, layout: raw, path: data/absent.npy}\n"
+        "binning: {bin_width_deg: 7}\n"
+    )
+    result = snakemake(workdir, "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "config: datasets.mine.path: 'data/absent.npy' does not exist" in output
+    assert "config: binning.bin_width_deg: 7 does not divide 360" in output
+    assert not any((workdir / name).exists() for name in ("results", "resources", "logs"))

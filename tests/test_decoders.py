@@ -192,14 +192,16 @@ def test_same_seed_gives_identical_weights_and_a_history(population):
     assert {"median_abs_error_deg", "fraction_within_5deg"} <= set(history[-1])
 
 
-def test_progress_bar_redraws_at_its_own_pace_not_every_iteration(population, capsys):
-    # a stage's log file holds its progress bar: 1,000 iterations must not write 1,000 lines
+def test_progress_in_a_log_file_is_a_line_per_tenth_not_per_iteration(population, caplog):
     model = decoders.CircularRegressor(N_NEURONS, hidden=8)
-    decoders.train_decoder(model, population["x_train"], population["y_train"], kind="circular",
-                           lr=0.05, n_iterations=300, seed=0, device="cpu", progress=True)
-    bar = capsys.readouterr().err
-    assert "300/300" in bar and "loss=" in bar
-    assert bar.count("\r") < 30
+    with caplog.at_level("INFO", logger="v1rsa.logs"):
+        decoders.train_decoder(model, population["x_train"], population["y_train"],
+                               kind="circular", lr=0.05, n_iterations=300, seed=0, device="cpu",
+                               progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "v1rsa.logs"]
+    assert len(lines) == 10
+    assert lines[-1].startswith("train circular decoder: 100% (300 of 300 it")
+    assert "loss=" in lines[-1]
 
 
 @pytest.mark.parametrize("kind", ["regressor", "circular"])
@@ -354,6 +356,20 @@ def test_ridge_error_falls_as_neurons_and_trials_grow(population):
         decoding.scaling_table(population["response"], population["orientation_deg"],
                                population["split"], n_neurons_list=[10], n_trials_list=[5000],
                                n_repeats=1, seed=0, progress=False)
+
+
+def test_sizes_above_the_recording_are_left_out_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="v1rsa.decoding"):
+        kept = decoding.available_sizes([100, 300, 1000, 3000], 400, "decoders.scaling.n_neurons")
+    assert kept == [100, 300]
+    assert "decoders.scaling.n_neurons: left out [1000, 3000], above the 400" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="v1rsa.decoding"):
+        assert decoding.available_sizes([100, 300], 400, "n") == [100, 300]
+    assert caplog.text == ""
+    with pytest.raises(ValueError, match="needs at least 2 sizes"):
+        decoding.available_sizes([100, 1000, 3000], 400, "decoders.scaling.n_neurons")
 
 
 def test_fit_alpha_beta_recovers_exact_parameters():

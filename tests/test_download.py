@@ -8,12 +8,11 @@ import os
 import types
 
 import numpy as np
-import pooch.core
 import pytest
 import urllib3.response
 
 from fileserver import FileServer, send_bytes
-from v1rsa import download
+from v1rsa import download, simulate
 
 PAYLOAD_BYTES = 200_000
 
@@ -50,11 +49,37 @@ def server():
     file_server.close()
 
 
+def fail_with(status, n_failures, body):
+    """A route answering ``status`` to the first ``n_failures`` requests, then sending ``body``."""
+    succeed = send_bytes(body)
+
+    def route(handler, n_th_request):
+        if n_th_request <= n_failures:
+            handler.send_error(status, "Try again later" if status >= 500 else "No")
+        else:
+            succeed(handler, n_th_request)
+
+    return route
+
+
+def send_without_length(body):
+    """A route sending ``body`` with no Content-Length: only the closed connection ends it."""
+
+    def route(handler, n_th_request):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.close_connection = True
+
+    return route
+
+
 @pytest.fixture(autouse=True)
 def retry_waits(monkeypatch):
-    """Record pooch's waits between retries instead of sleeping (1 s, 2 s, ...)."""
+    """Record the waits between attempts instead of sleeping (1 s, 2 s, ...)."""
     waits = []
-    monkeypatch.setattr(pooch.core, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(download, "time", types.SimpleNamespace(sleep=waits.append))
     return waits
 
 
@@ -104,12 +129,14 @@ def test_fetch_follows_a_redirect(server, payload, tmp_path):
     assert server.hits("storage/raw.npy") == 1
 
 
-def test_fetch_shows_a_progress_bar(server, payload, tmp_path, capsys):
+def test_fetch_reports_progress_in_lines_off_a_terminal(server, payload, tmp_path, caplog):
     url = server.add("raw.npy", send_bytes(payload))
 
-    download.fetch(url, tmp_path / "raw.npy", pinned("md5", payload), progressbar=True)
+    with caplog.at_level(logging.INFO, logger="v1rsa.logs"):
+        download.fetch(url, tmp_path / "raw.npy", pinned("md5", payload), progressbar=True)
 
-    assert "100%" in capsys.readouterr().err
+    assert "download raw.npy: 100% (0.2 of 0.2 MB" in caplog.text
+    assert "\r" not in caplog.text
 
 
 def test_fetch_keeps_a_verified_file_and_replaces_a_stale_one(server, payload, tmp_path):
@@ -133,15 +160,18 @@ def test_wrong_checksum_raises_and_leaves_nothing(server, payload, tmp_path, ret
     wrong = pinned("md5", b"another file")
 
     with pytest.raises(download.ChecksumError) as caught:
-        download.fetch(url, dest, wrong, retries=1, progressbar=False)
+        download.fetch(url, dest, wrong, retries=1, progressbar=False,
+                       pinned_at="datasets.x.known_hash in mine.yaml")
 
     message = str(caught.value)
-    for part in (url, str(dest), wrong, pinned("md5", payload), "config/config.yaml"):
+    for part in (url, str(dest), wrong, pinned("md5", payload),
+                 "update datasets.x.known_hash in mine.yaml"):
         assert part in message
+    assert "config/config.yaml" not in message
     assert isinstance(caught.value, download.DownloadError)
     assert isinstance(caught.value, OSError)
     assert os.listdir(tmp_path) == []
-    assert server.hits("raw.npz") == 2  # pooch retries a mismatch once
+    assert server.hits("raw.npz") == 2  # a mismatch is retried (a corrupt transfer)
     assert retry_waits == [1]
 
 
@@ -198,14 +228,44 @@ def test_missing_file_on_server_raises_a_clear_error(server, tmp_path):
     assert server.hits("nowhere.npy") == 1
 
 
-def test_fetch_retries_after_server_errors(server, payload, tmp_path, retry_waits):
+def test_fetch_retries_after_server_errors_and_logs_each_failed_attempt(
+    server, payload, tmp_path, retry_waits, caplog
+):
     url = server.add("raw.npy", fail_first(2, payload))
 
-    checksum = download.fetch(url, tmp_path / "raw.npy", None, retries=2, progressbar=False)
+    with caplog.at_level(logging.WARNING, logger="v1rsa.download"):
+        checksum = download.fetch(url, tmp_path / "raw.npy", None, retries=3, progressbar=False)
 
     assert checksum == pinned("sha256", payload)
     assert server.hits("raw.npy") == 3
-    assert len(retry_waits) == 2
+    assert retry_waits == [1, 2]
+    failed = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failed) == 2
+    assert failed[0].startswith(f"attempt 1 of 4 to download {url} failed: 500 Server Error")
+    assert f"{url} downloaded on attempt 3 of 4" in caplog.text
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+def test_a_client_error_is_final(server, payload, tmp_path, retry_waits, status):
+    url = server.add("raw.npy", fail_with(status, 1, payload))
+
+    with pytest.raises(download.DownloadError, match=f"{status} Client Error") as caught:
+        download.fetch(url, tmp_path / "raw.npy", None, retries=3, progressbar=False)
+
+    assert "(after 1 attempt(s))" in str(caught.value)
+    assert "check the URL" in str(caught.value)
+    assert server.hits("raw.npy") == 1
+    assert retry_waits == []
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("status", [408, 429, 503])
+def test_a_transient_error_is_retried(server, payload, tmp_path, retry_waits, status):
+    url = server.add("raw.npy", fail_with(status, 1, payload))
+
+    assert download.fetch(url, tmp_path / "raw.npy", None, retries=3,
+                          progressbar=False) == pinned("sha256", payload)
+    assert server.hits("raw.npy") == 2
 
 
 def test_fetch_gives_up_when_retries_run_out(server, payload, tmp_path):
@@ -321,3 +381,151 @@ def test_known_files_hashes_are_accepted_by_verify_local(tmp_path):
             continue
         with pytest.raises(download.ChecksumError):
             download.verify_local(own_file, entry["known_hash"])
+
+
+def binned_file(tmp_path, n_neurons=40) -> bytes:
+    """The bytes of a W3D4_stringer_oribinned6_split.npz look-alike."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "made.npz"
+    np.savez(path, resp_train=rng.normal(size=(60, n_neurons)),
+             resp_test=rng.normal(size=(60, n_neurons)), stimuli=np.arange(60) * 6.0 + 3.0)
+    body = path.read_bytes()
+    path.unlink()
+    return body
+
+
+def raw_files(tmp_path) -> dict[str, bytes]:
+    """The bytes of a small simulated recording in the raw (.npy) and raw_hdf5 (.h5) layouts."""
+    raw, _ = simulate.simulate_recording(n_neurons=128, n_trials=40, seed=0)
+    simulate.save_raw(raw, tmp_path / "made.npy")
+    simulate.simulate_to_hdf5(tmp_path / "made.h5", n_neurons=128, n_trials=40, seed=0)
+    files = {layout: (tmp_path / f"made.{suffix}").read_bytes()
+             for layout, suffix in (("raw", "npy"), ("raw_hdf5", "h5"))}
+    for suffix in ("npy", "h5"):
+        (tmp_path / f"made.{suffix}").unlink()
+    return files
+
+
+def test_a_good_file_of_each_layout_is_kept(server, tmp_path):
+    files = {"oribinned6_split": binned_file(tmp_path), **raw_files(tmp_path)}
+    for layout, body in files.items():
+        url = server.add(layout, send_bytes(body))
+        dest = tmp_path / "resources" / layout
+        assert download.fetch(url, dest, None, layout=layout,
+                              progressbar=False) == pinned("sha256", body)
+        assert dest.read_bytes() == body
+
+
+@pytest.mark.parametrize("layout", ["oribinned6_split", "raw", "raw_hdf5"])
+def test_a_transfer_cut_short_without_content_length_is_not_kept(server, tmp_path, layout,
+                                                                 retry_waits):
+    body = binned_file(tmp_path) if layout == "oribinned6_split" else raw_files(tmp_path)[layout]
+    url = server.add("cut", send_without_length(body[: len(body) * 2 // 3]))
+    dest = tmp_path / "resources" / "raw"
+
+    with pytest.raises(download.DownloadError) as caught:
+        download.fetch(url, dest, None, retries=1, layout=layout, progressbar=False)
+
+    message = str(caught.value)
+    assert f"the {len(body) * 2 // 3} bytes received are not a {layout!r} file" in message
+    assert ".part" not in message  # names the download, not our temporary file
+    assert server.hits("cut") == 2  # a bad transfer is retried
+    assert os.listdir(dest.parent) == []
+
+
+def test_an_error_page_served_with_status_200_is_not_kept(server, tmp_path):
+    page = b"<!DOCTYPE html><html><body>Sign in to view this file</body></html>"
+    url = server.add("download", send_bytes(page))
+    dest = tmp_path / "raw.npz"
+
+    with pytest.raises(download.DownloadError,
+                       match=f"the {len(page)} bytes received are not a 'oribinned6_split' file"):
+        download.fetch(url, dest, None, retries=0, layout="oribinned6_split", progressbar=False)
+
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_crafted_pickle_is_refused_and_not_kept(server, tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch hacked",))
+
+    path = tmp_path / "crafted.npy"
+    np.save(path, np.array({"sresp": Payload()}, dtype=object), allow_pickle=True)
+    url = server.add("crafted", send_bytes(path.read_bytes()))
+    dest = tmp_path / "resources" / "raw.npy"
+
+    with pytest.raises(download.DownloadError, match="refused to unpickle the global"):
+        download.fetch(url, dest, None, retries=0, layout="raw", progressbar=False)
+
+    assert not dest.parent.exists() or os.listdir(dest.parent) == []
+    assert not (tmp_path / "hacked").exists()
+
+
+def test_a_downloaded_file_and_its_record_are_readable_by_others(server, payload, tmp_path):
+    url = server.add("raw.npy", send_bytes(payload))
+    dest = tmp_path / "raw.npy"
+    umask = os.umask(0o022)
+    try:
+        checksum = download.fetch(url, dest, None, progressbar=False)
+        record = download.write_hash_record(dest, checksum)
+    finally:
+        os.umask(umask)
+
+    assert dest.stat().st_mode & 0o777 == 0o644
+    assert record.stat().st_mode & 0o777 == 0o644
+
+
+URL = "https://example.org/data.npz"
+
+
+def test_check_pin_compares_a_pin_with_the_record_of_the_file_in_use(tmp_path, payload):
+    data = tmp_path / "raw.npz"
+    data.write_bytes(payload)
+    record = download.write_hash_record(data, pinned("sha256", payload), source=URL)
+    assert download.read_hash_record(record) == (pinned("sha256", payload), URL)
+
+    download.check_pin(data, None, source=URL)
+    download.check_pin(data, pinned("sha256", payload), source=URL)
+    download.check_pin(data, pinned("md5", payload), source=URL)  # computed from the file
+    download.check_pin(tmp_path / "absent.npz", pinned("md5", b"x"), source=URL)  # none yet
+    wrong = pinned("sha256", b"another file")
+    with pytest.raises(download.ChecksumError) as caught:
+        download.check_pin(data, wrong, source=URL,
+                           pinned_at="datasets.x.known_hash in mine.yaml")
+    message = str(caught.value)
+    for part in ("datasets.x.known_hash in mine.yaml is " + wrong, str(data),
+                 pinned("sha256", payload), "the file was kept"):
+        assert part in message
+    assert data.read_bytes() == payload
+    with pytest.raises(download.ChecksumError):
+        download.check_pin(data, pinned("md5", b"another file"), source=URL)
+
+
+def test_check_pin_leaves_a_file_the_job_will_remake_to_the_job(tmp_path, payload):
+    data = tmp_path / "raw.npz"
+    data.write_bytes(payload)
+    record = download.write_hash_record(data, pinned("sha256", payload), source=URL)
+    new_file = pinned("sha256", b"the new file")
+
+    # the dataset now comes from elsewhere: the job fetches the new file and checks the pin
+    download.check_pin(data, new_file, source="https://example.org/v2/data.npz")
+    # the file is newer than its record (the user's file changed): the job relinks and checks
+    os.utime(record, (1, 1))
+    download.check_pin(data, new_file, source=URL)
+
+
+def test_a_record_names_a_users_file_by_its_real_path(tmp_path, payload):
+    mine = tmp_path / "mine.npz"
+    mine.write_bytes(payload)
+    (tmp_path / "resources").mkdir()
+    link = tmp_path / "resources" / "raw.npz"
+    link.symlink_to(mine)
+    record = download.write_hash_record(link, pinned("sha256", payload), source=link)
+    assert download.read_hash_record(record)[1] == str(mine)
+    with pytest.raises(download.ChecksumError):  # the same file, named another way
+        download.check_pin(link, pinned("sha256", b"x"), source=tmp_path / "." / "mine.npz")
+    legacy = download.write_hash_record(link, pinned("sha256", payload))  # no source line
+    assert download.read_hash_record(legacy) == (pinned("sha256", payload), None)
+    with pytest.raises(download.ChecksumError):
+        download.check_pin(link, pinned("sha256", b"x"), source=URL)

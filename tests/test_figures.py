@@ -251,13 +251,55 @@ def test_decoded_vs_true_has_the_identity_line_and_every_stimulus():
     np.testing.assert_allclose(axes[0, 1].collections[0].get_offsets()[:, 1], 5.0)
 
 
+def test_error_axis_shows_the_median_absolute_error_as_a_band_about_zero():
+    """A magnitude is no signed error: ± median |error| per bin, so half the stimuli lie inside
+    the band, and no line of |error| values on the signed axis."""
+    rng = np.random.default_rng(5)
+    true = rng.uniform(0, 360, 2000)
+    error = rng.normal(0, 10, 2000) + np.where(true < 180, 20.0, 0.0)  # a bias in one half
+    fig, axes = style.figure(3.0)
+    decoders.plot_error_vs_true(axes[0, 0], true, true + error)
+    band = next(c for c in axes[0, 0].collections if "median |error|" in c.get_label())
+    assert band.get_label().startswith("± ")
+    lines = [line for line in axes[0, 0].lines if len(line.get_xdata()) == 12]
+    assert len(lines) == 2
+    lower, upper = (line.get_ydata() for line in lines)
+    np.testing.assert_allclose(lower, -upper)
+    inside = np.abs(error[(true >= 0) & (true < 30)]) <= upper[0]
+    assert inside.mean() == pytest.approx(0.5, abs=0.02)
+    labels = [h.get_label() for h in axes[0, 0].get_legend_handles_labels()[0]]
+    assert "held-out stimuli" in labels and not any(label.startswith("median") for label in labels)
+
+
+def test_held_out_data_has_one_name_in_every_figure():
+    history = pd.DataFrame({"iteration": [1, 1], "split": ["train", "validation"],
+                            "loss": [1.0, 2.0]})
+    fig, axes = style.figure(3.0, 1, 2)
+    encoding.plot_training_loss(axes[0, 0], history)
+    decoders.plot_decoded_vs_true(axes[0, 1], [10.0, 20.0], [12.0, 18.0])
+    labels = [line.get_label() for line in axes[0, 0].lines]
+    labels += [c.get_label() for c in axes[0, 1].collections]
+    assert "held-out" in labels and "held-out stimuli" in labels
+    assert not {"test", "validation", "test stimuli"} & set(labels)
+
+
+def test_a_note_heads_every_figure_of_a_smoke_size_run(tmp_path):
+    fig, _ = style.figure(2.0)
+    titled, _ = style.figure(2.0)
+    titled.suptitle("RDMs")
+    style.save_figures({"a": fig, "b": titled}, {"a": tmp_path / "a.png", "b": tmp_path / "b.png"},
+                       note="smoke-size run")
+    assert fig.get_suptitle() == "smoke-size run"
+    assert titled.get_suptitle() == "smoke-size run\nRDMs"
+
+
 def test_loss_curves_draw_train_and_test_on_a_log_axis():
     history = pd.DataFrame({"epoch": [1, 1, 2, 2, 3, 3], "split": ["train", "test"] * 3,
                             "loss": [3.0, 3.1, 2.0, 2.5, 1.0, 2.2]})
     fig, axes = style.figure(3.0)
     decoders.plot_loss_curves(axes[0, 0], history, ylabel="NLL (nats)")
     ax = axes[0, 0]
-    assert [line.get_label() for line in ax.lines] == ["train", "test"]
+    assert [line.get_label() for line in ax.lines] == ["train", "held-out"]
     assert ax.get_yscale() == "log"
     np.testing.assert_array_equal(ax.lines[1].get_ydata(), [3.1, 2.5, 2.2])
 
@@ -321,6 +363,8 @@ def test_normative_training_curves_mark_test_accuracy_and_chance():
                             "loss": [0.7, 0.69, 0.3, 0.35], "accuracy": [0.5, 0.52, 0.9, 0.88]})
     fig = normative.training_figure(history, test_accuracy=0.91)
     loss, accuracy = axes_of(fig)
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == [
+        "train", "held-out", "chance", "after training, new held-out gratings: 0.910"]
     assert len(loss.lines) == 2
     levels = [line.get_ydata()[0] for line in accuracy.lines if len(set(line.get_ydata())) == 1]
     assert 0.5 in levels and 0.91 in levels
@@ -424,6 +468,9 @@ def test_unit_tuning_skips_silent_units():
     representations.plot_unit_tuning(axes[0, 0], np.linspace(-87, 87, 30), activations, units)
     assert len(axes[0, 0].lines) == 3
     assert axes[0, 0].get_xlabel() == "grating orientation (°)"
+    # each line is named in a legend by the unit it shows
+    legend = axes[0, 0].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["unit 2", "unit 5", "unit 7"]
 
 
 def test_representation_figures_put_v1_beside_every_layer():
@@ -589,6 +636,8 @@ SMOKE_FIGURES = [
     "results/smoke/figures/rdms/encoder/seed0/matrices",
     "results/smoke/figures/rdms/encoder/seed0/rows",
     "results/smoke/figures/rsa/rsa",
+    "results/smoke/figures/rsa/comparison",
+    "results/groups/mice/figures/rsa",
 ]
 
 
@@ -622,7 +671,8 @@ def test_editing_a_figure_module_redraws_only_its_figures(smoke_copy):
     module.write_text(module.read_text() + "\n# an edit\n")
     result = snakemake(smoke_copy, "-n", "--configfile", "config/smoke.yaml")
     jobs = re.findall(r"^(\w+)\s+\d+$", result.stdout + result.stderr, flags=re.MULTILINE)
-    assert sorted(set(jobs) - {"total"}) == ["all", "plot_rsa"]
+    # (the group of recordings' figure too), and the run's record, remade whenever an output is
+    assert sorted(set(jobs) - {"total"}) == ["all", "plot_rsa", "plot_rsa_group", "run_record"]
 
 
 def test_a_large_raster_shows_means_of_neighbouring_neurons():
@@ -642,3 +692,44 @@ def test_a_large_raster_shows_means_of_neighbouring_neurons():
     assert shown.shape == (3, style.MAX_IMAGE_PIXELS)
     np.testing.assert_allclose(shown[:, 1], weights[:, np.argsort(preferred, kind="stable")]
                                [:, 2:4].mean(axis=1))
+
+
+# ------------------------------------------------------------------------------------------------
+# generic RDM and MDS plots, for one's own stimuli
+# ------------------------------------------------------------------------------------------------
+
+
+def test_generic_rdm_plot_labels_every_condition_and_has_a_colour_bar():
+    rdm = np.abs(np.subtract.outer(np.arange(5.0), np.arange(5.0)))
+    fig, axes = style.figure(3.0)
+    image = rdms.plot_rdm_matrix(axes[0, 0], rdm, ["cat", "dog", "car", "bus", "cup"])
+    np.testing.assert_array_equal(image.get_array(), rdm)
+    assert image.get_clim() == (1.0, 4.0)  # the off-diagonal range
+    assert [t.get_text() for t in axes[0, 0].get_yticklabels()] == ["cat", "dog", "car", "bus",
+                                                                      "cup"]
+    assert len(fig.axes) == 2  # the image and its colour bar
+    with pytest.raises(ValueError, match="labels: expected 5 labels"):
+        rdms.plot_rdm_matrix(axes[0, 0], rdm, ["cat"])
+
+
+def test_mds_recovers_points_whose_distances_the_rdm_holds():
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(12, 2))
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    embedded = rdms.mds_embedding(distances, seed=0)
+    recovered = np.linalg.norm(embedded[:, None] - embedded[None], axis=-1)
+    np.testing.assert_allclose(recovered, distances, atol=1e-3)
+    np.testing.assert_array_equal(rdms.mds_embedding(distances, seed=0), embedded)
+
+
+def test_mds_plot_writes_each_stimulus_label_beside_its_point():
+    rdm = np.abs(np.subtract.outer(np.arange(6.0), np.arange(6.0)))
+    labels = [f"{angle}°" for angle in range(0, 180, 30)]
+    fig, axes = style.figure(3.0)
+    coordinates = rdms.plot_mds(axes[0, 0], rdm, labels, colours=np.arange(6))
+    texts = [t for t in axes[0, 0].texts]
+    assert [t.get_text() for t in texts] == labels
+    np.testing.assert_allclose([t.xy for t in texts], coordinates)
+    assert axes[0, 0].get_xlabel() == "MDS dimension 1"
+    with pytest.raises(ValueError, match="non-negative, symmetric"):
+        rdms.plot_mds(axes[0, 0], -rdm)

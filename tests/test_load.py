@@ -328,6 +328,38 @@ def test_load_binned_names_file_and_key(tmp_path, layout, changes, key, expected
     assert repr(key) in str(caught.value)
 
 
+def test_errors_name_the_users_file_not_its_link_in_resources(tmp_path):
+    mine = tmp_path / "data" / "my_recording.npz"
+    mine.parent.mkdir()
+    _savez_changed(mine, make_oribinned6_split, resp_train=None)
+    raw_mine = tmp_path / "data" / "my_recording.npy"
+    np.save(raw_mine, np.array({"sresp": np.ones((3, 4))}, dtype=object), allow_pickle=True)
+    hdf5_mine = tmp_path / "data" / "my_recording.h5"
+    with h5py.File(hdf5_mine, "w") as file:
+        file["sresp"] = np.ones((3, 4))
+    links = tmp_path / "resources" / "mine"
+    links.mkdir(parents=True)
+    for target, read in ((mine, lambda p: load_binned(p, "oribinned6_split")),
+                         (raw_mine, load_raw),
+                         (hdf5_mine, lambda p: open_raw_hdf5(p).__enter__())):
+        link = links / f"raw{target.suffix}"
+        link.symlink_to(target)
+        with pytest.raises(v1io.ContractError) as caught:
+            read(link)
+        assert str(caught.value).startswith(f"{target}: ")
+        assert "resources" not in str(caught.value)
+
+
+def test_a_damaged_npz_is_a_contract_error(tmp_path):
+    path = tmp_path / "oribinned1.npz"
+    make_oribinned1(path, n_neurons=400)
+    body = path.read_bytes()
+    for damaged in (body[: len(body) // 2], body[:2000] + bytes(1000) + body[3000:]):
+        path.write_bytes(damaged)
+        with pytest.raises(v1io.ContractError, match="oribinned1.npz: (not a readable|a damaged)"):
+            load_binned(path, "oribinned1")
+
+
 def test_load_binned_refuses_pickled_arrays_and_unknown_layouts(tmp_path):
     path = tmp_path / "objects.npz"
     np.savez(path, resp=np.array([{"a": 1}] * 360, dtype=object), stimuli=np.arange(360.0))

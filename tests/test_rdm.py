@@ -268,3 +268,73 @@ def test_rdm_dataset_checks_shapes():
     with pytest.raises(ValueError, match=r"rdm_folds must be \(n_folds, 3, 3\)"):
         rdm_dataset(np.zeros((3, 3)), [0, 1, 2], rdm_folds=np.zeros((3, 3)),
                     method="correlation", source="v1")
+
+
+# rsatoolbox conversion
+
+
+def test_to_rsatoolbox_holds_what_calc_rdm_computes(responses):
+    from rsatoolbox.rdm import compare
+
+    from v1rsa import rsa
+    from v1rsa.rdm import to_rsatoolbox
+
+    ours = to_rsatoolbox(correlation_distance(responses), method="correlation",
+                         names=["V1"], orientation_deg=np.arange(30) * 6.0)
+    theirs = calc_rdm(Dataset(responses), method="correlation")
+    np.testing.assert_allclose(ours.dissimilarities, theirs.dissimilarities, rtol=0, atol=1e-12)
+    assert ours.dissimilarity_measure == theirs.dissimilarity_measure == "correlation"
+    assert ours.rdm_descriptors["name"] == ["V1"]
+    assert ours.pattern_descriptors["orientation"][:2] == [0.0, 6.0]
+    # rsatoolbox's own comparison of the converted RDMs gives our number
+    other = squared_euclidean_distance(responses[:, :50])
+    expected = compare(to_rsatoolbox(other), theirs, method="spearman")[0, 0]
+    assert rsa.compare(correlation_distance(responses), other, "spearman") == pytest.approx(
+        expected, abs=1e-12)
+    measure = to_rsatoolbox(other, method="squared_euclidean").dissimilarity_measure
+    assert measure == calc_rdm(Dataset(responses), method="euclidean").dissimilarity_measure
+
+
+def test_a_network_rdm_file_converts_with_its_layers_and_orientations(responses):
+    from v1rsa.rdm import from_rsatoolbox, layer_rdms, to_rsatoolbox
+
+    activations = xr.Dataset(
+        {"conv": (("condition", "conv_unit"), responses),
+         "fc": (("condition", "fc_unit"), responses[:, :20] ** 2)},
+        coords={"condition": np.arange(30), "orientation": ("condition", np.arange(30) - 15.0)},
+        attrs={"model": "net"},
+    )
+    network = layer_rdms(activations)
+    converted = to_rsatoolbox(network)
+    assert converted.n_rdm == 2 and converted.rdm_descriptors["name"] == ["conv", "fc"]
+    assert converted.dissimilarity_measure == "correlation"
+    back = from_rsatoolbox(converted)
+    assert back.dims == ("rdms", "condition", "condition_")
+    np.testing.assert_array_equal(back.values, network["rdm"].values)
+    assert back["name"].values.tolist() == ["conv", "fc"]
+    np.testing.assert_array_equal(back["orientation"].values, network["orientation"].values)
+    assert back.attrs["method"] == "correlation"
+
+
+def test_from_rsatoolbox_reads_what_rsatoolbox_made(responses):
+    from v1rsa.rdm import from_rsatoolbox
+
+    theirs = calc_rdm(Dataset(responses, obs_descriptors={"stimulus": np.arange(30) * 2}),
+                      method="euclidean", descriptor="stimulus")
+    back = from_rsatoolbox(theirs)
+    np.testing.assert_allclose(back.values[0], squared_euclidean_distance(responses),
+                               rtol=1e-12, atol=1e-12)
+    assert back.attrs["method"] == "squared_euclidean"
+    assert back["stimulus"].values.tolist() == list(range(0, 60, 2))
+
+
+def test_to_rsatoolbox_refuses_mismatched_labels(responses):
+    from v1rsa.rdm import to_rsatoolbox
+
+    rdm = correlation_distance(responses)
+    with pytest.raises(ValueError, match="names: expected 1 names"):
+        to_rsatoolbox(rdm, names=["a", "b"])
+    with pytest.raises(ValueError, match=r"orientation_deg: expected \(30,\)"):
+        to_rsatoolbox(rdm, orientation_deg=[0.0, 1.0])
+    with pytest.raises(ValueError, match="rdms: expected"):
+        to_rsatoolbox(np.zeros((3, 4)))

@@ -217,20 +217,34 @@ def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
                                rtol=0, atol=1e-10)
 
 
-def test_spearman_permutation_null_float_path_equals_the_integer_path(rng, monkeypatch):
-    # The permutation null sums products of integer ranks in int64, or in float64 beyond 1625
-    # conditions; forced here, both equal the comparison of each relabelled reference.
+def test_spearman_permutation_null_is_exact_integer_arithmetic(rng):
+    # The null's cross products are sums of products of integer rank scores, computed as a
+    # float64 matrix product: exact below 2**53, so equal bit for bit to the same sums in int64,
+    # and to the comparison of each relabelled reference.
     n = 30
     reference = rounded(random_rdm(rng, n))
     candidates = candidates_with_ties(rng, n)
     permutations = rsa.draw_permutations(n, 20, rng)
-    integer = rsa.permutation_null(reference, candidates, "spearman", permutations)
-    monkeypatch.setattr(rsa.permutation, "MAX_CONDITIONS_INT64_RANKS", 0)
-    floating = rsa.permutation_null(reference, candidates, "spearman", permutations)
-    np.testing.assert_allclose(floating, integer, rtol=0, atol=1e-12)
+    null = rsa.permutation_null(reference, candidates, "spearman", permutations)
+    rows, cols = np.triu_indices(n, 1)
+    x = scipy.stats.rankdata(reference[rows, cols]) * 2 - (rows.size + 1)
+    ys = scipy.stats.rankdata(candidates[:, rows, cols], axis=1) * 2 - (rows.size + 1)
+    x, ys = x.astype(np.int64), ys.astype(np.int64)
+    relabelled_x = np.stack([relabelled_upper(x, p, n) for p in permutations])
+    exact = (relabelled_x @ ys.T) / np.sqrt(float(x @ x)) / np.sqrt((ys * ys).sum(axis=1) * 1.0)
+    np.testing.assert_array_equal(null, exact)
     direct = [rsa.compare_many(relabelled(reference, p), candidates, "spearman")
               for p in permutations]
-    np.testing.assert_allclose(integer, direct, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(null, direct, rtol=0, atol=1e-12)
+
+
+def relabelled_upper(vector, permutation, n):
+    """The upper triangle of the symmetric matrix of ``vector`` with conditions relabelled."""
+    rows, cols = np.triu_indices(n, 1)
+    matrix = np.zeros((n, n), dtype=vector.dtype)
+    matrix[rows, cols] = vector
+    matrix[cols, rows] = vector
+    return matrix[permutation][:, permutation][rows, cols]
 
 
 def kendall_tau_a_by_definition(x, y):
@@ -268,6 +282,24 @@ def test_bootstrap_conditions_is_reproducible_and_thread_independent(rng):
     assert first["indices"].shape == (150, n)
     np.testing.assert_array_equal(
         first["indices"], np.random.default_rng(5).integers(0, n, size=(150, n)))
+
+
+@pytest.mark.parametrize("method", rsa.METHODS)
+def test_several_references_on_the_same_draws_and_threads(rng, method):
+    # V1's RDM and its folds in one call equal one call each; 70 samples span several blocks,
+    # and two threads give the same bits as one.
+    n = 16
+    references = np.stack([rounded(random_rdm(rng, n)) for _ in range(3)])
+    candidates = candidates_with_ties(rng, n)
+    indices = rng.integers(0, n, size=(70, n))
+    together = rsa.compare_resampled(references, candidates, method, indices)
+    assert together.shape == (70, 3, 4)
+    for r, reference in enumerate(references):
+        np.testing.assert_allclose(together[:, r],
+                                   rsa.compare_resampled(reference, candidates, method, indices),
+                                   rtol=0, atol=1e-13)
+    threaded = rsa.compare_resampled(references, candidates, method, indices, n_threads=2)
+    np.testing.assert_array_equal(threaded, together)
 
 
 def test_confidence_interval_is_the_percentile_interval(rng):
@@ -476,9 +508,9 @@ def test_rsa_table_rows_columns_and_dataset(rng, tmp_path):
     table, dataset = rsa.rsa_table(reference, folds, candidates, methods, n_bootstrap=60,
                                    n_permutations=99, seed=1, ci_level=0.9)
     assert list(table.columns) == [
-        "reference", "candidate", "comparator", "value", "ci_low", "ci_high", "p", "q",
-        "noise_ceiling_lower", "noise_ceiling_upper", "value_fold_mean", "n_conditions",
-        "n_bootstrap", "n_permutations", "seed", "ci_level"]
+        "reference", "candidate", "comparator", "value", "ci_low", "ci_high", "p", "q", "p_zero",
+        "noise_ceiling_lower", "noise_ceiling_upper", "value_fold_mean", "p_noise", "n_seeds",
+        "n_conditions", "n_bootstrap", "n_permutations", "seed", "ci_level"]
     assert len(table) == 6
     assert set(table["reference"]) == {"V1"}
     for method in methods:
@@ -541,6 +573,19 @@ def test_rsa_table_without_folds_has_no_noise_ceiling(rng):
 
 
 # ---------------------------------------------------------------------------------- bad input
+
+
+def test_rsa_table_refuses_fewer_conditions_than_it_can_test(rng):
+    # 3 conditions: every bootstrap sample holds the same 3 pairs, so the CI would be the value
+    for n in (3, 4):
+        reference = random_rdm(rng, n)
+        with pytest.raises(ValueError, match=f"{n} conditions; an RSA needs at least 5"):
+            rsa.rsa_table(reference, None, {"c": random_rdm(rng, n)}, ["pearson"],
+                          n_bootstrap=10, n_permutations=9, seed=0)
+    reference = random_rdm(rng, rsa.MIN_RSA_CONDITIONS)
+    table, _ = rsa.rsa_table(reference, None, {"c": random_rdm(rng, 5)}, ["pearson"],
+                             n_bootstrap=200, n_permutations=9, seed=0)
+    assert table["ci_low"].iloc[0] < table["ci_high"].iloc[0]
 
 
 def test_bad_input_raises_a_clear_error(rng):

@@ -32,6 +32,8 @@ import xarray as xr
 from conftest import REPO, copy_workflow, snakemake
 
 PROFILE = "workflow/profiles/slurm"
+#: the provenance record of an HTML page (v1rsa.provenance.html_meta)
+META = r'<meta name="provenance" content="[^"]*">'
 TRAINING_AND_EXTRACTION = {"train_decoder", "train_normative", "train_encoder", "activations"}
 # What the one-node test cluster needs different from the shipped profile: a status check two
 # seconds after each submission instead of forty.
@@ -218,14 +220,26 @@ def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
     assert Path("smoke", "rsa", "leaderboard.tsv") in files  # compared as text below
     kinds = Counter(path.suffix for path in files)
     assert kinds[".nc"] >= 10 and kinds[".json"] >= 9 and kinds[".pt"] >= 8
+    # Each output's provenance record names the settings it was made with, and the cluster run
+    # has device: auto where the local one has cpu: the records differ there, the results not.
     for path in files:
-        if path.suffix == ".nc":
+        if path == Path("provenance") / "run.json":
+            run = json.loads((cluster / path).read_text())
+            assert [entry["path"] for entry in run["config_files"]][-1] == "device.yaml"
+            assert run["config"]["device"] == "auto"
+        elif path.suffix == ".nc":
             with xr.open_dataset(local / path, engine="h5netcdf") as expected, \
                     xr.open_dataset(cluster / path, engine="h5netcdf") as actual:
+                assert actual.attrs.pop("provenance") and expected.attrs.pop("provenance"), path
                 xr.testing.assert_identical(actual, expected)
         elif path.suffix == ".json":
-            assert json.loads((cluster / path).read_text()) == \
-                json.loads((local / path).read_text()), path
+            actual, expected = (json.loads((folder / path).read_text())
+                                for folder in (cluster, local))
+            assert actual.pop("provenance") and expected.pop("provenance"), path
+            assert actual == expected, path
+        elif path.suffix == ".html" and path.name != "run.html":  # the RSA tables
+            assert re.sub(META, "", (cluster / path).read_text()) == \
+                re.sub(META, "", (local / path).read_text()), path
         elif path.suffix == ".tsv":  # histories, predictions, the RSA and scaling tables
             assert (cluster / path).read_text() == (local / path).read_text(), path
         elif path.suffix == ".pt":
@@ -234,8 +248,8 @@ def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
             assert actual.keys() == expected.keys(), path
             for name, tensor in expected.items():
                 assert torch.equal(actual[name], tensor), (path, name)
-        else:  # figures, drawn from the files compared above: present in both runs
-            assert path.suffix in {".pdf", ".png", ".svg"}, path
+        else:  # figures and the run record's page, drawn from the files compared above
+            assert path.suffix in {".pdf", ".png", ".svg", ".html"}, path
 
 
 @pytest.mark.slurm

@@ -58,3 +58,24 @@ def test_saved_weights_are_the_same_bytes_whatever_the_file(tmp_path):
     assert paths[0].read_bytes() == paths[1].read_bytes()
     loaded = training.load_state_dict(torch.nn.Linear(4, 3), paths[1])
     assert torch.equal(loaded.weight, model.weight) and torch.equal(loaded.bias, model.bias)
+
+
+class Pickled(torch.nn.Linear):
+    """A module class of the test's own: torch.load(weights_only=True) refuses to build it."""
+
+
+def test_a_file_that_is_not_only_weights_is_refused_without_unsafe_advice(tmp_path):
+    path = tmp_path / "whole_model.pt"
+    torch.save(Pickled(4, 3), path)
+
+    with pytest.raises(ValueError) as caught:
+        training.load_state_dict(torch.nn.Linear(4, 3), path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: refused: the file holds Python objects other than tensors")
+    assert "Pickled" in message and "torch.save(model.state_dict(), path)" in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert "weights_only" not in message and "False" not in message
+    (tmp_path / "text.pt").write_text("not a torch file")
+    with pytest.raises(ValueError, match="text.pt: not a file written by torch.save"):
+        training.read_state_dict(tmp_path / "text.pt")

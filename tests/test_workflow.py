@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import copy_workflow, snakemake
+from conftest import REPO, copy_workflow, snakemake
 from fileserver import FileServer, send_bytes
 from v1rsa import load
+from v1rsa.download import read_hash_record
 
 pytestmark = pytest.mark.workflow
 
@@ -46,6 +47,16 @@ def test_smoke_run_writes_the_data_contract(smoke_run):
 def test_a_finished_run_has_nothing_left_to_do(smoke_run):
     result = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_job_logs_read_line_by_line(smoke_run):
+    # off a terminal, progress is a log line per tenth, not a bar redrawn with carriage returns
+    logs = list((smoke_run / "logs").rglob("*.log"))
+    assert len(logs) > 20
+    for log in logs:
+        assert "\r" not in log.read_text(), log
+    simulate_log = (smoke_run / "logs" / "smoke" / "simulate.log").read_text()
+    assert "v1rsa.logs: simulate: 100% (1 of 1 block" in simulate_log
 
 
 def binned_npz(tmp_path, n_neurons=50, seed=0):
@@ -91,8 +102,8 @@ def test_download_then_zscore_from_a_local_http_server(server, tmp_path):
     snakemake(workdir, "results/served/conditions.nc", "--configfile", "served.yaml")
     raw = workdir / "resources" / "served" / "raw.npz"
     assert raw.read_bytes() == body
-    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text().strip()
-    assert record == "sha256:" + hashlib.sha256(body).hexdigest()
+    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text()
+    assert record == f"sha256:{hashlib.sha256(body).hexdigest()}\n# source: {url}\n"
     with xr.open_dataset(workdir / "results" / "served" / "conditions.nc", engine="h5netcdf") as ds:
         assert ds["response_fold"].shape == (2, 60, 50)
 
@@ -107,8 +118,79 @@ def test_a_wrong_checksum_stops_the_download_and_leaves_no_file(server, tmp_path
     assert result.returncode != 0
     log = (workdir / "logs" / "served" / "download_npz.log").read_text()
     assert "md5:" + "0" * 32 in log
+    assert "update datasets.served.known_hash in served.yaml" in log  # where the pin is set
     assert not list((workdir / "resources" / "served").glob("raw.npz*"))
     assert not (workdir / "results" / "served").exists()
+
+
+PINNING_ADVICE = "copy that line into the dataset's `known_hash`"
+
+
+def test_pinning_the_recorded_hash_as_the_readme_says_reruns_nothing(server, tmp_path):
+    assert PINNING_ADVICE in " ".join((REPO / "README.md").read_text().split())
+    body = binned_npz(tmp_path)
+    url = server.add("oribinned6_split.npz", send_bytes(body))
+    workdir = copy_workflow(tmp_path / "wf")
+    config = workdir / "served.yaml"
+    config.write_text(download_config(url, "null"))
+    target = ("results/served/conditions.nc", "--configfile", "served.yaml")
+    snakemake(workdir, *target)
+    raw = workdir / "resources" / "served" / "raw.npz"
+    downloaded = raw.stat()
+
+    # the README: the first download records the sha256; copy that line into known_hash
+    record = (workdir / "resources" / "served" / "raw.npz.sha256").read_text().splitlines()[0]
+    config.write_text(download_config(url, record))
+    assert "Nothing to be done" in snakemake(workdir, "-n", *target).stdout
+    config.write_text(download_config(url, "md5:" + hashlib.md5(body).hexdigest()))
+    assert "Nothing to be done" in snakemake(workdir, "-n", *target).stdout
+
+    # a pin the file lacks stops the run before any job, naming the file the pin is in
+    wrong = record[:-1] + ("0" if record[-1] != "0" else "1")
+    config.write_text(download_config(url, wrong))
+    result = snakemake(workdir, *target, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"datasets.served.known_hash in served.yaml is {wrong}" in output
+    assert f"has {record}" in output and "Nothing was run and the file was kept" in output
+    assert raw.read_bytes() == body and raw.stat().st_mtime_ns == downloaded.st_mtime_ns
+    assert server.hits("oribinned6_split.npz") == 1
+
+    # another file, pinned at once: fetched and checked by the job, not refused at start-up
+    other = binned_npz(tmp_path, seed=1)
+    other_url = server.add("v2/oribinned6_split.npz", send_bytes(other))
+    config.write_text(download_config(other_url, f"sha256:{hashlib.sha256(other).hexdigest()}"))
+    snakemake(workdir, *target)
+    assert raw.read_bytes() == other
+
+
+def test_a_local_file_changed_in_place_is_linked_and_hashed_again(tmp_path):
+    mine = tmp_path / "my_recording.npz"
+    mine.write_bytes(binned_npz(tmp_path, seed=0))
+    workdir = copy_workflow(tmp_path / "wf")
+
+    def configure(known_hash):
+        (workdir / "local.yaml").write_text(
+            "run: [mine]\ndatasets:\n  mine:\n    source: local\n    layout: oribinned6_split\n"
+            f"    path: {mine}\n    known_hash: {known_hash}\n")
+
+    configure("null")
+    target = ("results/mine/conditions.nc", "--configfile", "local.yaml")
+    snakemake(workdir, *target)
+    record = workdir / "resources" / "mine" / "raw.npz.sha256"
+    first = f"sha256:{hashlib.sha256(mine.read_bytes()).hexdigest()}"
+    assert read_hash_record(record) == (first, str(mine))
+
+    mine.write_bytes(binned_npz(tmp_path, seed=1))  # the user's file changes in place
+    result = snakemake(workdir, *target)
+    assert "rule link_local" in result.stdout + result.stderr
+    changed = f"sha256:{hashlib.sha256(mine.read_bytes()).hexdigest()}"
+    assert read_hash_record(record) == (changed, str(mine))  # the file now used
+    with xr.open_dataset(workdir / "results" / "mine" / "conditions.nc",
+                         engine="h5netcdf") as conditions:
+        assert conditions.attrs["checksum"] == changed.removeprefix("sha256:")
+    configure(changed)
+    assert "Nothing to be done" in snakemake(workdir, "-n", *target).stdout
 
 
 def test_a_local_file_is_checked_and_linked(tmp_path):
@@ -225,6 +307,66 @@ def test_rsa_table_compares_every_layer_with_v1(smoke_run):
     assert samples["bootstrap"].sizes["sample"] == 100  # config/smoke.yaml
     cka = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "cka.tsv", sep="\t")
     assert cka["value"].between(0, 1).all() and len(cka) == len(expected)
+
+
+def test_pairwise_table_and_model_comparison_figure(smoke_run):
+    folder = smoke_run / "results" / "smoke" / "rsa"
+    table = pd.read_csv(folder / "rsa.tsv", sep="\t")
+    pairwise = pd.read_csv(folder / "pairwise.tsv", sep="\t")
+    # 6 layers of two single-seed networks: every pair (15) per comparator
+    assert len(pairwise) == 15 * 3 and set(pairwise["kind"]) == {"all_pairs"}
+    assert list(pairwise.columns[:5]) == ["reference", "comparator", "candidate_a",
+                                          "candidate_b", "kind"]
+    values = table.set_index(["comparator", "candidate"])["value"]
+    for row in pairwise.itertuples(index=False):
+        assert row.value_a == pytest.approx(values[(row.comparator, row.candidate_a)])
+        assert row.difference == pytest.approx(row.value_a - row.value_b)
+        assert row.ci_low <= row.ci_high and 0 < row.p <= 1 and row.q >= row.p
+        assert row.dof == 29 and row.n_seeds_a == row.n_seeds_b == 1  # 30 conditions
+    assert table[["p_zero", "p_noise"]].notna().all().all() and (table["n_seeds"] == 1).all()
+    figures = smoke_run / "results" / "smoke" / "figures" / "rsa"
+    assert (figures / "comparison.png").stat().st_size > 0
+    assert (figures / "comparison.svg").stat().st_size > 0
+
+
+def test_a_group_of_simulated_mice(smoke_run):
+    folder = smoke_run / "results" / "groups" / "mice"
+    table = pd.read_csv(folder / "rsa.tsv", sep="\t")
+    dots = pd.read_csv(folder / "recordings.tsv", sep="\t")
+    pairwise = pd.read_csv(folder / "pairwise.tsv", sep="\t")
+    layers = [f"normative/seed12/{layer}" for layer in ("conv", "pool", "fc", "out")]
+    assert list(table["candidate"].unique()) == layers  # config/smoke.yaml: networks [normative]
+    assert set(dots["dataset"]) == {"smoke", "mouse1", "mouse2", "mouse3"}
+    assert (table["n_recordings"] == 4).all() and len(pairwise) == 6 * 3
+    # the smoke recording's own value is the one of its rsa.tsv; the group's is the mean
+    own = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "rsa.tsv", sep="\t")
+    own = own.set_index(["comparator", "candidate"])["value"]
+    smoke_dots = dots[dots["dataset"] == "smoke"].set_index(["comparator", "candidate"])
+    for key, value in smoke_dots["value"].items():
+        assert value == pytest.approx(own[key], abs=1e-12)
+    means = dots.groupby(["comparator", "candidate"])["value"].mean()
+    for row in table.itertuples(index=False):
+        assert row.value == pytest.approx(means[(row.comparator, row.candidate)], abs=1e-12)
+        assert row.ci_low <= row.ci_high and row.se > 0
+        assert row.noise_ceiling_lower <= row.noise_ceiling_upper <= 1
+    pearson = table[table["comparator"] == "pearson"].set_index("candidate")["value"]
+    assert pearson["normative/seed12/pool"] > pearson["normative/seed12/conv"]
+    assert (folder / "figures" / "rsa.png").stat().st_size > 0
+    # the other mice need only their V1 RDMs and the network's RDMs: no decoders, no figures
+    mouse = smoke_run / "results" / "mouse1"
+    assert (mouse / "rdms" / "v1.nc").exists() and (mouse / "rdms" / "normative").exists()
+    assert not (mouse / "models").exists() and not (mouse / "figures").exists()
+    assert not (mouse / "rdms" / "encoder").exists()
+
+
+def test_a_group_of_one_recording_stops_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "bad.yaml").write_text("groups:\n  mice:\n    datasets: [smoke]\n")
+    result = snakemake(workdir, "--configfile", "config/smoke.yaml", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert ("config: groups.mice.datasets: a group needs at least two recordings, got "
+            "['smoke']") in result.stdout + result.stderr
+    assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
 def test_receptive_fields_of_the_normative_cnn_grow_with_depth(smoke_run):

@@ -1,33 +1,48 @@
 # What every stage shares: the validated config, the library of this checkout, and small getters.
 # Each stage's own input functions live in its file; the final targets in targets.smk.
+import functools
 import json
 import os
 import re
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
-
-
-validate(config, schema="../schemas/config.schema.yaml")
-
-for _name in config["run"]:
-    if _name not in config["datasets"]:
-        raise ValueError(
-            f"config: run names dataset {_name!r}, which is not a key of datasets "
-            f"(known: {sorted(config['datasets'])})"
-        )
-
 
 # Jobs run the library of this checkout (workflow/src/v1rsa), the files the rules track, not
 # whichever v1rsa is installed: with a second checkout or a non-editable install, an edit here
 # must change what runs here. Jobs inherit the environment (also on a cluster).
 SOURCE_ROOT = Path(workflow.basedir) / "workflow" / "src"
 sys.path.insert(0, str(SOURCE_ROOT))
-if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != str(SOURCE_ROOT):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])
-    )
+_PYTHONPATH = os.environ.get("PYTHONPATH")
+if (_PYTHONPATH or "").split(os.pathsep)[0] != str(SOURCE_ROOT):
+    os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SOURCE_ROOT), _PYTHONPATH])))
+
+from v1rsa import config_checks  # noqa: E402 -- the library of this checkout, found above
+
+# The config is checked before any job: the schema (one line per mistake, naming its key), its
+# defaults, then what a schema cannot say (v1rsa.config_checks, one check per section).
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+config_checks.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
+validate(config, schema=str(SCHEMA))
+config_checks.check_config(config)
+
+
+onstart:
+    # Temporary files of jobs killed mid-write (kill -9, a cluster's memory or time limit, a power
+    # cut): those of an output made again go when it is written (v1rsa.io.atomic_path), the
+    # others here, before the jobs start.
+    from snakemake.logging import logger
+    from v1rsa.io import remove_stale_temporaries
+
+    _removed = remove_stale_temporaries(["resources", "results"])
+    if _removed:
+        logger.info(
+            f"removed {len(_removed)} temporary file(s) left by killed jobs: "
+            + ", ".join(map(str, _removed))
+        )
+
 
 # NumPy asks the kernel for transparent huge pages for large arrays; where the kernel compacts
 # memory first, a fresh array costs up to ~2 ms per MB (bench/README.md). Set the variable to 1
@@ -38,16 +53,12 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 LIBRARY = SOURCE_ROOT / "v1rsa"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
-from v1rsa.families import expand as expand_families
-
-#: the variants of the families that run, by network name (v1rsa.families), checked here
-FAMILY_VARIANTS = {variant.network: variant for variant in expand_families(config)}
-
 
 def library(script):
     """The library files a rule's script runs (v1rsa.sources): inputs of the rule, so that
     editing the library reruns exactly the stages whose code changed, as editing the script does.
-    Relative to the working directory, so that moving a finished project reruns nothing."""
+    Relative to the working directory, so that moving a finished project reruns nothing.
+    """
     from v1rsa.sources import library_files
 
     return [os.path.relpath(path) for path in library_files(SCRIPTS / f"{script}.py", LIBRARY)]

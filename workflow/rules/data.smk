@@ -1,50 +1,5 @@
-# Raw data (simulate, download or link a local file) and the zscore stage.
-
-
-def _datasets_with(source):
-    return [name for name, entry in config["datasets"].items() if entry["source"] == source]
-
-
-SIMULATED = _datasets_with("simulate")
-DOWNLOADED = _datasets_with("download")
-LOCAL = _datasets_with("local")
-
-#: the file suffix of each layout's raw file: resources/{dataset}/raw.{suffix}
-RAW_SUFFIXES = {"raw": "npy", "raw_hdf5": "h5", "oribinned1": "npz", "oribinned6_split": "npz"}
-
-
-def raw_file(wildcards):
-    """The raw file of a dataset, as published or simulated: resources/{dataset}/raw.{suffix}."""
-    layout = dataset_entry(wildcards.dataset)["layout"]
-    return f"resources/{wildcards.dataset}/raw.{RAW_SUFFIXES[layout]}"
-
-
-def raw_source(dataset):
-    """A short description of where a dataset's raw file comes from (stored in attrs)."""
-    entry = dataset_entry(dataset)
-    if entry["source"] == "simulate":
-        return "simulate " + json.dumps(entry.get("simulate", {}), sort_keys=True)
-    if entry["source"] == "download":
-        return f"download {entry['url']}"
-    return f"local {entry['path']}"
-
-
-def _simulated_as(layout):
-    return [name for name in SIMULATED if dataset_entry(name)["layout"] == layout]
-
-
-def zscore_mem_mb(wildcards, attempt):
-    """Memory (MB) of a zscore job: 6 GB, or more for a large simulated recording: its float32
-    trials (4 bytes a value), the whole float64 recording when the layout is read at once (raw),
-    three float64 chunks of neurons and 1 GB. Times the attempt, as every data rule."""
-    entry = dataset_entry(wildcards.dataset)
-    needed_mb = 6000
-    if entry["source"] == "simulate":
-        n_values = entry["simulate"]["n_neurons"] * entry["simulate"]["n_trials"]
-        bytes_per_value = 4 + (8 if entry["layout"] == "raw" else 0)
-        chunks = 3 * config["preprocess"]["chunk_neurons"] * entry["simulate"]["n_trials"] * 8
-        needed_mb = max(needed_mb, (n_values * bytes_per_value + chunks) // 10**6 + 1000)
-    return needed_mb * attempt
+# Raw data (simulate, download or link a local file) and the zscore stage; the datasets'
+# sources, layouts and files are in datasets.smk.
 
 
 rule simulate:
@@ -58,16 +13,16 @@ rule simulate:
     params:
         layout="raw",
         simulate=lambda w: dataset_entry(w.dataset)["simulate"],
-    log:
-        "logs/{dataset}/simulate.log",
-    benchmark:
-        "benchmarks/{dataset}/simulate.tsv"
     # every stage waits for the data: made before anything else that is ready (the encoder,
     # the longest job, has priority 20 too)
     priority: 20
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 15 * attempt,
+    log:
+        "logs/{dataset}/simulate.log",
+    benchmark:
+        "benchmarks/{dataset}/simulate.tsv"
     script:
         "../scripts/simulate.py"
 
@@ -95,21 +50,25 @@ rule download:
         suffix=one_of(["npy", "npz", "h5"]),
     params:
         url=lambda w: dataset_entry(w.dataset)["url"],
-        known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
-        retries=config["download"]["retries"],
+        settings=download_settings,  # the pin, retries, layout: no rerun trigger (datasets.smk)
+    priority: 20  # the data first, as simulate's
+    retries: 1
+    resources:
+        # the received file is read whole to check its layout (937 MB for the NMA raw file)
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
     log:
         "logs/{dataset}/download_{suffix}.log",
     benchmark:
         "benchmarks/{dataset}/download_{suffix}.tsv"
-    priority: 20  # the data first, as simulate's
-    resources:
-        runtime=lambda wildcards, attempt: 60 * attempt,
-    retries: 1
     script:
         "../scripts/download.py"
 
 
 rule link_local:
+    input:
+        # the user's file: when it changes in place, the link and its hash record are remade
+        lambda w: dataset_entry(w.dataset)["path"],
     output:
         raw="resources/{dataset}/raw.{suffix}",
         sha256="resources/{dataset}/raw.{suffix}.sha256",
@@ -117,11 +76,10 @@ rule link_local:
         dataset=one_of(LOCAL),
         suffix=one_of(["npy", "npz", "h5"]),
     params:
-        path=lambda w: dataset_entry(w.dataset)["path"],
-        known_hash=lambda w: dataset_entry(w.dataset).get("known_hash"),
+        settings=pin_settings,  # the pin: no rerun trigger (datasets.smk)
+    localrule: True
     log:
         "logs/{dataset}/link_local_{suffix}.log",
-    localrule: True
     script:
         "../scripts/link_local.py"
 
@@ -138,13 +96,13 @@ rule zscore:
         source=lambda w: raw_source(w.dataset),
         preprocess=config["preprocess"],
         binning=config["binning"],
-    log:
-        "logs/{dataset}/zscore.log",
-    benchmark:
-        "benchmarks/{dataset}/zscore.tsv"
     priority: 20  # the data first, as simulate's
     resources:
         mem_mb=zscore_mem_mb,
         runtime=lambda wildcards, attempt: 20 * attempt,
+    log:
+        "logs/{dataset}/zscore.log",
+    benchmark:
+        "benchmarks/{dataset}/zscore.tsv"
     script:
         "../scripts/zscore.py"

@@ -2,62 +2,7 @@
 # for the HTML report: snakemake --report results/report.html
 # Each figure is a PNG (flagged for the report, with a caption in workflow/report/) and a vector
 # copy (figures: vector_format) beside it; the drawing lives in workflow/src/v1rsa/figures/.
-
-FIGURES = config["figures"]
-VECTOR_FORMAT = FIGURES["vector_format"]
-NETWORK_TITLES = {"normative": "normative network", "encoder": "encoding model"}
-
-
-def figure_files(folder, figures, category, subcategory, **labels):
-    """Outputs of a plot rule: for each figure ``name: (caption, description)``, its PNG
-    ``{folder}/{name}.png`` flagged for the report, and its vector copy as ``{name}_vector``."""
-    files = {}
-    for name, (caption, description) in figures.items():
-        files[name] = report(
-            f"{folder}/{name}.png",
-            caption=f"../report/{caption}.rst",
-            category=category,
-            subcategory=subcategory,
-            labels={**labels, "figure": description},
-        )
-        files[f"{name}_vector"] = f"{folder}/{name}.{VECTOR_FORMAT}"
-    return files
-
-
-DATA_FIGURES = {"raster": ("data_raster", "response raster"),
-                "tuning": ("data_tuning", "tuning curves")}
-DECODER_FIGURES = {"predictions": ("decoders_predictions", "decoded vs true"),
-                   "training": ("decoders_training", "loss curves"),
-                   "weights": ("decoders_weights", "first-layer weights")}
-SCALING_FIGURES = {"scaling": ("decoders_scaling", "error vs neurons and trials")}
-NORMATIVE_FIGURES = {"filters": ("normative_filters", "filters"),
-                     "training": ("normative_training", "loss and accuracy")}
-ENCODER_FIGURES = {"tuning": ("encoder_tuning", "predicted vs measured"),
-                   "scores": ("encoder_scores", "R² distribution")}
-REPRESENTATION_FIGURES = {"tuning": ("representations_tuning", "unit tuning"),
-                          "tsne": ("representations_tsne", "t-SNE")}
-RDM_FIGURES = {"matrices": ("rdms_matrices", "RDMs"), "rows": ("rdms_rows", "RDM rows")}
-RSA_FIGURES = {"rsa": ("rsa_figure", "similarity to V1")}
-FAMILY_FIGURES = {"accuracy": ("families_accuracy", "task accuracy vs similarity to V1"),
-                  "depth": ("families_depth", "similarity vs layer depth"),
-                  "layers": ("families_layers", "variants x layers")}
-
-
-def _files(folder, figures):
-    return [f"{folder}/{name}.{suffix}" for name in figures for suffix in ("png", VECTOR_FORMAT)]
-
-
-def decoder_files(wildcards, filename):
-    """A file of each course decoder on one data kind, from the first seed in its config."""
-    return [
-        f"results/{wildcards.dataset}/models/decoder_{name}/{wildcards.data}/"
-        f"seed{config['decoders'][name]['seeds'][0]}/{filename}"
-        for name in DECODERS
-    ]
-
-
-def network_title(wildcards):
-    return f"{NETWORK_TITLES.get(wildcards.network, wildcards.network)} (seed {wildcards.seed})"
+# The figures' names, captions and output files are in figure_files.smk.
 
 
 rule tuning:
@@ -84,7 +29,7 @@ rule plot_data:
         trials="results/{dataset}/trials.nc",
         conditions="results/{dataset}/conditions.nc",
         tuning="results/{dataset}/tuning.nc",
-        truth=lambda w: f"resources/{w.dataset}/ground_truth.nc" if w.dataset in SIMULATED else [],
+        truth=lambda w: (f"resources/{w.dataset}/ground_truth.nc" if w.dataset in SIMULATED else []),
         code=library("plot_data"),
     output:
         **figure_files("results/{dataset}/figures/data", DATA_FIGURES, "Data", "{dataset}"),
@@ -92,6 +37,7 @@ rule plot_data:
         n_examples=FIGURES["n_example_neurons"],
         bin_width_deg=FIGURES["tuning_bin_width_deg"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -114,13 +60,19 @@ rule plot_decoders:
         ridge="results/{dataset}/models/decoder_ridge/{data}/predictions.tsv",
         code=library("plot_decoders"),
     output:
-        **figure_files("results/{dataset}/figures/decoders/{data}", DECODER_FIGURES, "Decoders",
-                       "{dataset}", data="{data}"),
+        **figure_files(
+            "results/{dataset}/figures/decoders/{data}",
+            DECODER_FIGURES,
+            "Decoders",
+            "{dataset}",
+            data="{data}",
+        ),
     wildcard_constraints:
         data=one_of(["trials", "conditions"]),
     params:
         names=DECODERS,
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -138,10 +90,16 @@ rule plot_decoder_scaling:
         table="results/{dataset}/models/decoder_ridge/scaling.tsv",
         code=library("plot_decoder_scaling"),
     output:
-        **figure_files("results/{dataset}/figures/decoders", SCALING_FIGURES, "Decoders",
-                       "{dataset}", data="trials"),
+        **figure_files(
+            "results/{dataset}/figures/decoders",
+            SCALING_FIGURES,
+            "Decoders",
+            "{dataset}",
+            data="trials",
+        ),
     params:
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -161,10 +119,16 @@ rule plot_normative:
         history="results/models/normative/seed{seed}/history.tsv",
         code=library("plot_normative"),
     output:
-        **figure_files("results/figures/normative/seed{seed}", NORMATIVE_FIGURES,
-                       "Normative CNN", "all datasets", seed="{seed}"),
+        **figure_files(
+            "results/figures/normative/seed{seed}",
+            NORMATIVE_FIGURES,
+            "Normative CNN",
+            "all datasets",
+            seed="{seed}",
+        ),
     params:
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -183,11 +147,17 @@ rule plot_encoder:
         history="results/{dataset}/models/encoder/seed{seed}/history.tsv",
         code=library("plot_encoder"),
     output:
-        **figure_files("results/{dataset}/figures/encoder/seed{seed}", ENCODER_FIGURES,
-                       "Encoding model", "{dataset}", seed="{seed}"),
+        **figure_files(
+            "results/{dataset}/figures/encoder/seed{seed}",
+            ENCODER_FIGURES,
+            "Encoding model",
+            "{dataset}",
+            seed="{seed}",
+        ),
     params:
         n_examples=FIGURES["n_example_neurons"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=2000,
@@ -206,9 +176,14 @@ rule plot_representations:
         activations="results/{dataset}/activations/{network}/seed{seed}.nc",
         code=library("plot_representations"),
     output:
-        **figure_files("results/{dataset}/figures/representations/{network}/seed{seed}",
-                       REPRESENTATION_FIGURES, "Representations", "{dataset}",
-                       network="{network}", seed="{seed}"),
+        **figure_files(
+            "results/{dataset}/figures/representations/{network}/seed{seed}",
+            REPRESENTATION_FIGURES,
+            "Representations",
+            "{dataset}",
+            network="{network}",
+            seed="{seed}",
+        ),
     wildcard_constraints:
         network=one_of(NETWORKS),
     params:
@@ -219,6 +194,7 @@ rule plot_representations:
         perplexity=FIGURES["tsne_perplexity"],
         pca_components=FIGURES["pca_components"],
         dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
     threads: 1
     resources:
         mem_mb=3000,
@@ -237,15 +213,23 @@ rule plot_rdms:
         network="results/{dataset}/rdms/{network}/seed{seed}.nc",
         code=library("plot_rdms"),
     output:
-        **figure_files("results/{dataset}/figures/rdms/{network}/seed{seed}", RDM_FIGURES,
-                       "RDMs", "{dataset}", network="{network}", seed="{seed}"),
+        **figure_files(
+            "results/{dataset}/figures/rdms/{network}/seed{seed}",
+            RDM_FIGURES,
+            "RDMs",
+            "{dataset}",
+            network="{network}",
+            seed="{seed}",
+        ),
     wildcard_constraints:
         network=one_of(NETWORKS),
     params:
         title=network_title,
         rows_deg=FIGURES["rdm_rows_deg"],
         dpi=FIGURES["dpi"],
-    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
+        note=FIGURES["note"],
+    group:
+        "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,
@@ -262,6 +246,7 @@ rule plot_rsa:
     input:
         table="results/{dataset}/rsa/rsa.tsv",
         cka="results/{dataset}/rsa/cka.tsv",
+        pairwise="results/{dataset}/rsa/pairwise.tsv",
         code=library("plot_rsa"),
     output:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
@@ -269,7 +254,9 @@ rule plot_rsa:
         # family members are summarised by plot_families
         networks=NETWORKS,
         dpi=FIGURES["dpi"],
-    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
+        note=FIGURES["note"],
+    group:
+        "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,
@@ -289,14 +276,20 @@ rule plot_families:
         seeds="results/{dataset}/rsa/leaderboard_seeds.tsv",
         code=library("plot_families"),
     output:
-        **figure_files("results/{dataset}/figures/families", FAMILY_FIGURES, "Families",
-                       "{dataset}"),
+        **figure_files(
+            "results/{dataset}/figures/families", FAMILY_FIGURES, "Families", "{dataset}"
+        ),
     params:
         comparator=config["rsa"]["comparators"][0],
-        correlation=lambda w: {"n_bootstrap": config["rsa"]["n_bootstrap"],
-                               "ci_level": config["rsa"]["ci_level"], "seed": FIGURES["seed"]},
+        correlation=lambda w: {
+            "n_bootstrap": config["rsa"]["n_bootstrap"],
+            "ci_level": config["rsa"]["ci_level"],
+            "seed": FIGURES["seed"],
+        },
         dpi=FIGURES["dpi"],
-    group: "rsa"  # one cluster job with the RSA chain (rsa.smk)
+        note=FIGURES["note"],
+    group:
+        "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=2000,
@@ -307,3 +300,28 @@ rule plot_families:
         "benchmarks/{dataset}/figures/families.tsv"
     script:
         "../scripts/plot_families.py"
+
+
+rule plot_rsa_group:
+    input:
+        table="results/groups/{group}/rsa.tsv",
+        recordings="results/groups/{group}/recordings.tsv",
+        pairwise="results/groups/{group}/pairwise.tsv",
+        code=library("plot_rsa_group"),
+    output:
+        **figure_files("results/groups/{group}/figures", GROUP_FIGURES, "Groups", "{group}"),
+    wildcard_constraints:
+        group=one_of(list(RECORDING_GROUPS)),
+    params:
+        dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "logs/groups/{group}/figures.log",
+    benchmark:
+        "benchmarks/groups/{group}/figures.tsv"
+    script:
+        "../scripts/plot_rsa_group.py"

@@ -1,37 +1,5 @@
-# Stimuli and trained models: decoders, the normative CNN and the encoding model.
-
-DECODERS = ["mlp", "classifier", "circular"]
-TILT_SETS = ["tilt_train", "tilt_validation", "tilt_test"]
-#: networks trained on the tilt task, shared by all datasets: the normative CNN and every member
-#: of a family ({family}-{variant}, v1rsa.families)
-TILT_NETWORKS = ["normative", *FAMILY_VARIANTS]
-
-
-def normative_architecture(network="normative"):
-    """TiltCNN keyword arguments of the normative CNN or of a family member."""
-    if network in FAMILY_VARIANTS:
-        return FAMILY_VARIANTS[network].architecture
-    return select(
-        config["normative"],
-        "n_blocks", "n_channels", "kernel_size", "pool_size", "hidden", "handmade_init",
-        "dropout", "batch_norm",
-    )
-
-
-def normative_training(network="normative"):
-    """Training settings of the normative CNN or of a family member on the tilt task."""
-    if network in FAMILY_VARIANTS:
-        return FAMILY_VARIANTS[network].training
-    return select(config["normative"], "lr", "momentum", "batch_size", "n_epochs", "weight_decay",
-                  "l1")
-
-
-def decoder_settings(name, data):
-    """A torch decoder's architecture and training settings; single trials use minibatches."""
-    settings = {k: v for k, v in config["decoders"][name].items() if k != "seeds"}
-    if data == "trials":
-        settings.update(config["decoders"]["trials"])
-    return settings
+# Stimuli and trained models: decoders, the normative CNN and the encoding model (their
+# settings are in networks.smk).
 
 
 rule gratings:
@@ -47,9 +15,9 @@ rule gratings:
         n=lambda w: config["normative"]["n_train" if w.stimset == "tilt_train" else "n_test"],
         # each set draws from its own stream, so validation and test gratings are fresh
         seed=lambda w: [config["normative"]["data_seed"], TILT_SETS.index(w.stimset)],
+    localrule: True
     log:
         "logs/stimuli/{stimset}.log",
-    localrule: True
     script:
         "../scripts/gratings.py"
 
@@ -130,7 +98,10 @@ rule train_encoder:
         scores="results/{dataset}/models/encoder/seed{seed}/scores.nc",
     params:
         bin_width_deg=config["encoder"]["bin_width_deg"],
-        stimulus=lambda w: {"sf": config["gratings"]["sf"], "res": config["encoder"]["res"]},
+        stimulus=lambda w: {
+            "sf": config["gratings"]["sf"],
+            "res": config["encoder"]["res"],
+        },
         handmade_init=config["encoder"]["handmade_init"],
         training=lambda w: select(config["encoder"], "lr", "momentum", "n_iterations", "l2", "l1"),
         device=config["device"],

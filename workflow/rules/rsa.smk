@@ -3,7 +3,8 @@
 # On a cluster, this chain (V1's RDM, each network's, the RSA, and the RDM and RSA figures) runs as
 # one job per dataset (group "rsa"): each of them is seconds of work, while each cluster job
 # starts Snakemake anew (about 10 s on the test cluster) and waits for a status check before the
-# next can be submitted. A local run ignores groups.
+# next can be submitted. A local run ignores groups. (Snakemake's job groups, not the groups of
+# recordings of rule rsa_group, groups.smk.)
 
 
 rule rdm_v1:
@@ -17,7 +18,8 @@ rule rdm_v1:
         conditions=config["rdm"]["conditions"],
     # a second of work: on one thread it need not wait for both cores to be free at once
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
@@ -41,7 +43,8 @@ rule rdm:
     params:
         method=config["rdm"]["method"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
@@ -62,21 +65,21 @@ rule rsa:
         activations=lambda w: network_files(w.dataset, "activations"),
         code=library("rsa"),
     output:
-        table=report(
-            "results/{dataset}/rsa/rsa.tsv",
-            caption="../report/rsa_table.rst",
-            category="RSA",
-        ),
+        table="results/{dataset}/rsa/rsa.tsv",
         samples="results/{dataset}/rsa/rsa.nc",
         cka="results/{dataset}/rsa/cka.tsv",
+        pairwise="results/{dataset}/rsa/pairwise.tsv",
     params:
         names=lambda w: network_names(),
         comparators=config["rsa"]["comparators"],
-        statistics=lambda w: select(config["rsa"], "n_bootstrap", "n_permutations", "seed",
-                                    "ci_level"),
+        statistics=lambda w: select(
+            config["rsa"], "n_bootstrap", "n_permutations", "seed", "ci_level"
+        ),
+        max_all_pairs=config["rsa"]["max_all_pairs"],
         conditions=config["rdm"]["conditions"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     # one thread: 0.3 s slower than two, but a 2-thread job waits until both cores are free
     threads: 1
     resources:
@@ -88,13 +91,6 @@ rule rsa:
         "benchmarks/{dataset}/rsa.tsv"
     script:
         "../scripts/rsa.py"
-
-
-def tilt_metrics():
-    """The names ("{network}/seed{seed}") and metrics.json of the networks trained on the tilt
-    task: their held-out accuracy goes in the leaderboard."""
-    names = network_names(TILT_NETWORKS)
-    return names, [f"results/models/{name}/metrics.json" for name in names]
 
 
 rule leaderboard:
@@ -116,7 +112,8 @@ rule leaderboard:
         families={network: variant.describe() for network, variant in FAMILY_VARIANTS.items()},
         comparators=config["rsa"]["comparators"],
     priority: 10
-    group: "rsa"
+    group:
+        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
@@ -127,3 +124,33 @@ rule leaderboard:
         "benchmarks/{dataset}/leaderboard.tsv"
     script:
         "../scripts/leaderboard.py"
+
+
+rule rsa_group:
+    input:
+        unpack(group_rdm_files),
+        code=library("rsa_group"),
+    output:
+        table="results/groups/{group}/rsa.tsv",
+        recordings="results/groups/{group}/recordings.tsv",
+        pairwise="results/groups/{group}/pairwise.tsv",
+        samples="results/groups/{group}/rsa.nc",
+    wildcard_constraints:
+        group=one_of(list(RECORDING_GROUPS)),
+    params:
+        datasets=lambda w: group_datasets(w.group),
+        names=lambda w: group_network_names(w.group),
+        comparators=config["rsa"]["comparators"],
+        statistics=lambda w: select(
+            config["rsa"], "n_bootstrap", "seed", "ci_level", "max_all_pairs"
+        ),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    log:
+        "logs/groups/{group}/rsa.log",
+    benchmark:
+        "benchmarks/groups/{group}/rsa.tsv"
+    script:
+        "../scripts/rsa_group.py"

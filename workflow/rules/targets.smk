@@ -1,4 +1,4 @@
-# The final outputs of a run, for rule all: every stage's results and figures for each dataset
+# The final outputs of a run, the inputs of the default target (all): every stage's results and figures for each dataset
 # in config['run'], and the networks shared by all datasets.
 
 
@@ -11,7 +11,10 @@ def decoder_outputs(dataset):
         for name in DECODERS:
             outputs += expand(
                 "results/{dataset}/models/decoder_{name}/{data}/seed{seed}/metrics.json",
-                dataset=dataset, name=name, data=data, seed=decoders[name]["seeds"],
+                dataset=dataset,
+                name=name,
+                data=data,
+                seed=decoders[name]["seeds"],
             )
     return outputs
 
@@ -45,29 +48,53 @@ def receptive_field_outputs():
             continue
         for seed in network_seeds(network):
             if network in SHARED_NETWORKS:
-                outputs += [f"results/models/{network}/seed{seed}/receptive_fields.{suffix}"
-                            for suffix in ("nc", "tsv")]
+                outputs += [
+                    f"results/models/{network}/seed{seed}/receptive_fields.{suffix}"
+                    for suffix in ("nc", "tsv")
+                ]
                 outputs.append(f"results/figures/{network}/seed{seed}/receptive_fields.png")
             else:
                 for dataset in config["run"]:
                     outputs += [
                         f"results/{dataset}/models/{network}/seed{seed}/receptive_fields.{suffix}"
-                        for suffix in ("nc", "tsv")]
+                        for suffix in ("nc", "tsv")
+                    ]
                     outputs.append(
-                        f"results/{dataset}/figures/{network}/seed{seed}/receptive_fields.png")
+                        f"results/{dataset}/figures/{network}/seed{seed}/receptive_fields.png"
+                    )
+    return outputs
+
+
+def group_outputs():
+    """Tables and figure of every group of recordings (config: groups)."""
+    outputs = []
+    for group in RECORDING_GROUPS:
+        folder = f"results/groups/{group}"
+        outputs += [f"{folder}/{name}.tsv" for name in ("rsa", "pairwise", "recordings")]
+        outputs += _files(f"{folder}/figures", GROUP_FIGURES)
     return outputs
 
 
 def final_outputs():
-    """Every final output of every stage, for each dataset in config['run']."""
-    outputs = expand("results/models/normative/seed{seed}/metrics.json",
-                     seed=config["normative"]["seeds"])
+    """Every final output of every stage, for each dataset in config['run'], and of every group
+    of recordings."""
+    outputs = expand(
+        "results/models/normative/seed{seed}/metrics.json",
+        seed=config["normative"]["seeds"],
+    )
     for dataset in config["run"]:
         outputs += [f"results/{dataset}/trials.nc", f"results/{dataset}/conditions.nc"]
-        outputs += expand("results/{dataset}/models/encoder/seed{seed}/metrics.json",
-                          dataset=dataset, seed=config["encoder"]["seeds"])
+        outputs += expand(
+            "results/{dataset}/models/encoder/seed{seed}/metrics.json",
+            dataset=dataset,
+            seed=config["encoder"]["seeds"],
+        )
         outputs += decoder_outputs(dataset)
-        outputs += [f"results/{dataset}/rsa/rsa.tsv", f"results/{dataset}/rsa/leaderboard.tsv"]
+        outputs += [
+            f"results/{dataset}/rsa/{table}"
+            for table in ("rsa.tsv", "rsa.html", "cka.html", "pairwise.tsv", "leaderboard.tsv")
+        ]
         outputs += figure_outputs(dataset)
     outputs += receptive_field_outputs()
+    outputs += group_outputs()
     return outputs

@@ -1,9 +1,10 @@
 """activations: forward hooks on named layers of a network, one grating per condition."""
 
-from v1rsa import activations, io, rdm, training
+from v1rsa import activations, io, provenance, rdm, training
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 training.limit_threads(snakemake.threads)
 params, inputs, seed = snakemake.params, snakemake.input, int(snakemake.wildcards.seed)
 name = snakemake.wildcards.network
@@ -19,4 +20,4 @@ dataset = activations.condition_activations(
     grating=params.grating, input_adapter=params.input_adapter, custom=params.custom,
     batch_size=params.batch_size, device=training.pick_device(params.device),
 )
-io.write_netcdf(dataset, snakemake.output[0])
+io.write_netcdf(dataset, snakemake.output[0], provenance=made_with)

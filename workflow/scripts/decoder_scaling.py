@@ -12,9 +12,11 @@ table = decoding.scaling_table(
     trials["response"].values,
     trials["orientation"].values,
     trials["split"].values,
-    # sizes beyond this recording's are left out (the default lists reach the real recording's)
-    n_neurons_list=[n for n in scaling["n_neurons"] if n <= n_neurons],
-    n_trials_list=[n for n in scaling["n_trials"] if n <= n_train],
+    # sizes beyond this recording's are left out, with a warning in the log
+    n_neurons_list=decoding.available_sizes(
+        scaling["n_neurons"], n_neurons, "decoders.scaling.n_neurons (neurons)"),
+    n_trials_list=decoding.available_sizes(
+        scaling["n_trials"], n_train, "decoders.scaling.n_trials (training trials)"),
     n_repeats=scaling["n_repeats"],
     seed=scaling["seed"],
     n_basis=snakemake.params.n_basis,

@@ -1,13 +1,9 @@
-"""download: fetch a published file through pooch, check it, and record its hash."""
+"""download: fetch a published file, check it (pin, layout), and record its hash."""
 
 from v1rsa import download
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-digest = download.fetch(
-    snakemake.params.url,
-    snakemake.output.raw,
-    snakemake.params.known_hash,
-    retries=snakemake.params.retries,
-)
-download.write_hash_record(snakemake.output.sha256, digest)
+url = snakemake.params.url
+digest = download.fetch(url, snakemake.output.raw, **snakemake.params.settings)
+download.write_hash_record(snakemake.output.sha256, digest, source=url)

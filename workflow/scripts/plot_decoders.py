@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from v1rsa import decoders, io, training
+from v1rsa import decoders, io, provenance, training
 from v1rsa.figures import decoders as decoder_figures
 from v1rsa.figures import style
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 inputs, names = snakemake.input, snakemake.params.names
 metrics = {n: json.loads(Path(p).read_text()) for n, p in zip(names, inputs.metrics, strict=True)}
 models = {n: training.load_state_dict(decoders.build_decoder(**metrics[n]["architecture"]), p)
@@ -27,4 +28,6 @@ figures = decoder_figures.decoder_figures(
     preferred_deg=neuron_tuning["preferred_orientation"].values,
     periods={n: m.period for n, m in models.items()},
 )
-style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi)
+style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi,
+                   provenance=made_with,
+                   note=snakemake.params.note)

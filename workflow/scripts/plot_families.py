@@ -2,10 +2,12 @@
 
 import pandas as pd
 
+from v1rsa import provenance
 from v1rsa.figures import families, style
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 params = snakemake.params
 figures = families.family_figures(
     pd.read_csv(snakemake.input.table, sep="\t"),
@@ -13,4 +15,5 @@ figures = families.family_figures(
     params.comparator,
     correlation=params.correlation,
 )
-style.save_figures(figures, dict(snakemake.output.items()), dpi=params.dpi)
+style.save_figures(figures, dict(snakemake.output.items()), dpi=params.dpi,
+                   provenance=made_with, note=params.note)

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from v1rsa import activations, stimuli
+from v1rsa import activations, provenance, stimuli
 from v1rsa.figures import normative, style
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 inputs = snakemake.input
 metrics = json.loads(Path(inputs.metrics).read_text())
 network = activations.load_network("normative", inputs.metrics, inputs.model)
@@ -20,4 +21,6 @@ figures = normative.normative_figures(
     metrics.get("test_accuracy"),
     handmade_init=metrics["architecture"].get("handmade_init", True),
 )
-style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi)
+style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi,
+                   provenance=made_with,
+                   note=snakemake.params.note)

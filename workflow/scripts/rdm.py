@@ -1,10 +1,10 @@
 """rdm: the RDM of every recorded layer of one network."""
 
-import xarray as xr
-
-from v1rsa import io, rdm
+from v1rsa import io, provenance, rdm
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-activations = xr.load_dataset(snakemake.input.activations, engine=io.ENGINE)
-io.write_netcdf(rdm.layer_rdms(activations, snakemake.params.method), snakemake.output[0])
+made_with = provenance.record(snakemake.params)
+activations = io.read_netcdf(snakemake.input.activations)
+rdms = rdm.layer_rdms(activations, snakemake.params.method)
+io.write_netcdf(rdms, snakemake.output[0], provenance=made_with)

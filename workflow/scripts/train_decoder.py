@@ -1,9 +1,10 @@
 """train_decoder: one of the course's decoders (neurons -> orientation), scored on the test set."""
 
-from v1rsa import decoders, io, training
+from v1rsa import decoders, io, provenance, training
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 training.limit_threads(snakemake.threads)
 params = snakemake.params
 model, history, metrics, predictions = decoders.fit_decoder(
@@ -16,6 +17,6 @@ model, history, metrics, predictions = decoders.fit_decoder(
     device=training.pick_device(params.device),
 )
 training.save_state_dict(model, snakemake.output.model)
-io.write_json(metrics, snakemake.output.metrics)
+io.write_json(metrics, snakemake.output.metrics, provenance=made_with)
 training.write_history(history, snakemake.output.history)
 io.write_tsv(predictions, snakemake.output.predictions)

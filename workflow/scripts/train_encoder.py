@@ -1,9 +1,10 @@
 """train_encoder: grating -> every neuron's binned response, scored on held-out trials."""
 
-from v1rsa import encoding, io, training
+from v1rsa import encoding, io, provenance, training
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 training.limit_threads(snakemake.threads)
 params = snakemake.params
 halves = encoding.held_out_halves(
@@ -20,6 +21,6 @@ model, history, metrics, scores = encoding.fit_encoder(
     **params.training,
 )
 training.save_state_dict(model, snakemake.output.model)
-io.write_json(metrics, snakemake.output.metrics)
+io.write_json(metrics, snakemake.output.metrics, provenance=made_with)
 training.write_history(history, snakemake.output.history)
-io.write_netcdf(scores, snakemake.output.scores)
+io.write_netcdf(scores, snakemake.output.scores, provenance=made_with)

@@ -1,9 +1,10 @@
 """zscore: raw recording -> z-scored trials (trials.nc) and orientation bins (conditions.nc)."""
 
-from v1rsa import io, load, preprocess
+from v1rsa import io, load, preprocess, provenance
 from v1rsa.logs import log_to_file
 
 log_to_file(snakemake.log[0])
+made_with = provenance.record(snakemake.params)
 params = snakemake.params
 checksum = load.file_sha256(snakemake.input.raw)
 if params.layout in load.RAW_LAYOUTS:
@@ -18,5 +19,5 @@ else:
     conditions = load.load_binned(snakemake.input.raw, params.layout)
     conditions.attrs.update(source=params.source, checksum=checksum)
     trials = load.binned_as_trials(conditions)
-io.write_netcdf(trials, snakemake.output.trials)
-io.write_netcdf(conditions, snakemake.output.conditions)
+io.write_netcdf(trials, snakemake.output.trials, provenance=made_with)
+io.write_netcdf(conditions, snakemake.output.conditions, provenance=made_with)

@@ -1,6 +1,6 @@
-"""Compiled kernels (numba) of :mod:`v1rsa.rsa` — the permutation null, the Spearman and Kendall
-τa bootstraps over conditions, the Kendall τa permutation null — and of :mod:`v1rsa.encoding`,
-the encoding model's read-out step.
+"""Compiled kernels (numba) of :mod:`v1rsa.rsa` — the relabelled reference vectors of the
+permutation null, the Spearman and Kendall τa bootstraps over conditions, the Kendall τa
+permutation null — and of :mod:`v1rsa.encoding`, the encoding model's read-out step.
 
 The kernels take prepared arrays (sorted orders, rank scores) and fill preallocated outputs;
 the checks, the preparation and the meaning live in the modules that call them. Loops over
@@ -30,11 +30,6 @@ import numpy as np
 # threads of its own. A layer chosen in the environment (NUMBA_THREADING_LAYER) is kept.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
-
-# Permutations per block of the permutation kernel: the block's gathered rows stay in L1 while
-# each candidate's slice of weights is read once per block instead of once per permutation.
-_PERMUTATIONS_PER_BLOCK = 16
-
 
 _cache_on_disk = True  # until numba says it has nowhere to write the cache
 
@@ -72,52 +67,29 @@ def threads(n_threads: int):
 
 
 # ----------------------------------------------------------------------------------------------
-# Permutation null: cross products of the relabelled reference with the candidates
+# Permutation null: the relabelled reference vectors, for a matrix product with the candidates
 
 
-@_compiled(fastmath={"reassoc"})
-def _dot(values, weights, total):
-    """total + Σ values · weights over two equally long contiguous vectors (vectorised: for
-    floating point the order of the additions is the compiler's, fixed for a given length)."""
-    for t in range(values.size):
-        total += values[t] * weights[t]
-    return total
+@_compiled(nogil=True)
+def permuted_upper(matrix, permutations, out):
+    """out[p] = the strict upper triangle of matrix[π][:, π] for π = permutations[p], in
+    ``np.triu_indices`` order: row i of the relabelled triangle is row π_i of matrix (in L1)
+    read at columns π_{i+1} … π_{n−1}.
 
-
-@_compiled()
-def _gather(row, columns, out):
-    for t in range(columns.size):
-        out[t] = row[columns[t]]
-
-
-@_compiled(parallel=True)
-def permuted_cross(matrix, permutations, directions, out):
-    """Add Σ_{i<j} matrix[π_i, π_j] · directions[c, pair(i, j)] to out[p, c] for every
-    permutation π = permutations[p].
-
-    matrix: (n, n) symmetric; permutations: (P, n) unsigned ints; directions: (k, n(n−1)/2) in
-    ``np.triu_indices`` order, of matrix's dtype; out: (P, k), zeros of the sum's dtype (int64
-    for int32 inputs: then the sum is exact while it fits). Row i of the relabelled triangle is
-    row π_i of matrix (in L1) read at columns π_{i+1} … π_{n−1}.
+    matrix: (n, n) symmetric; permutations: (P, n) unsigned ints; out: (P, n(n−1)/2) of
+    matrix's dtype. Runs in the calling thread without holding the GIL (the callers' worker
+    threads each fill their own block).
     """
     n_permutations, n = permutations.shape
-    n_directions = directions.shape[0]
-    n_blocks = (n_permutations + _PERMUTATIONS_PER_BLOCK - 1) // _PERMUTATIONS_PER_BLOCK
-    for block in numba.prange(n_blocks):
-        first = block * _PERMUTATIONS_PER_BLOCK
-        count = min(_PERMUTATIONS_PER_BLOCK, n_permutations - first)
-        rows = np.empty((_PERMUTATIONS_PER_BLOCK, n), matrix.dtype)
-        pair = 0
+    for p in range(n_permutations):
+        permutation = permutations[p]
+        row_out = out[p]
+        position = 0
         for i in range(n - 1):
-            length = n - 1 - i
-            for a in range(count):
-                permutation = permutations[first + a]
-                _gather(matrix[permutation[i]], permutation[i + 1:], rows[a])
-            for c in range(n_directions):
-                weights = directions[c][pair:pair + length]
-                for a in range(count):
-                    out[first + a, c] = _dot(rows[a][:length], weights, out[first + a, c])
-            pair += length
+            row = matrix[permutation[i]]
+            for t in range(i + 1, n):
+                row_out[position] = row[permutation[t]]
+                position += 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,66 +97,139 @@ def permuted_cross(matrix, permutations, directions, out):
 
 
 @_compiled()
-def _weighted_rank_pass(counts, first, second, group_starts, tied, u, to_reference, is_reference):
-    """One vector's pass along its sorted order, for one bootstrap sample.
-
-    Pair weights w = counts[first] · counts[second]; the doubled average rank of a tie group
-    minus 1 is 2·(weight before the group) + (the group's weight). The reference pass writes
-    u = w · rank (in its own sorted order); a candidate pass returns Σ u[to_reference] · rank.
-    Returns (that sum, Σ over tie groups of the group weight cubed; 0 where untied).
-    """
-    cross = counts[0] * 0
-    cubes = counts[0] * 0
-    before = counts[0] * 0
+def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, width, slot):
+    """A reference's pass along its sorted order, for one bootstrap sample: writes its doubled
+    average rank − 1 of every pair at ranks[pair · width + slot] (a tie group's is
+    2·(weight before it) + (its weight); w = c_first · c_second), and returns Σ over tie groups
+    of the group weight cubed (0 where untied: the caller knows it from the counts)."""
+    cubes = c[0] * 0
+    before = c[0] * 0
     if not tied:
         for s in range(first.size):
-            w = counts[first[s]] * counts[second[s]]
-            rank = 2 * before + w
+            w = c[first[s]] * c[second[s]]
+            ranks[pair[s] * width + slot] = 2 * before + w
             before += w
-            if is_reference:
-                u[s] = w * rank
-            else:
-                cross += u[to_reference[s]] * rank
-        return cross, cubes
+        return cubes
     for g in range(group_starts.size - 1):
         start, stop = group_starts[g], group_starts[g + 1]
-        group_weight = counts[0] * 0
+        group_weight = c[0] * 0
         for s in range(start, stop):
-            group_weight += counts[first[s]] * counts[second[s]]
+            group_weight += c[first[s]] * c[second[s]]
         rank = 2 * before + group_weight
         before += group_weight
         cubes += group_weight * group_weight * group_weight
-        if is_reference:
-            for s in range(start, stop):
-                u[s] = counts[first[s]] * counts[second[s]] * rank
-        else:
-            u_sum = counts[0] * 0
-            for s in range(start, stop):
-                u_sum += u[to_reference[s]]
-            cross += u_sum * rank
+        for s in range(start, stop):
+            ranks[pair[s] * width + slot] = rank
+    return cubes
+
+
+@_compiled()
+def _cross_one(c, first, second, pair, group_starts, tied, ranks):
+    """A candidate's pass along its sorted order against one reference: (Σ w R_x R_y, Σ over
+    its tie groups of the group weight cubed). ranks: (m,) the reference's R_x by pair."""
+    cross = c[0] * 0
+    cubes = c[0] * 0
+    before = c[0] * 0
+    if not tied:
+        for s in range(first.size):
+            w = c[first[s]] * c[second[s]]
+            rank = 2 * before + w
+            before += w
+            cross += ranks[pair[s]] * (w * rank)
+        return cross, cubes
+    for g in range(group_starts.size - 1):
+        start, stop = group_starts[g], group_starts[g + 1]
+        group_weight = c[0] * 0
+        group_cross = c[0] * 0
+        for s in range(start, stop):
+            w = c[first[s]] * c[second[s]]
+            group_weight += w
+            group_cross += ranks[pair[s]] * w
+        rank = 2 * before + group_weight
+        before += group_weight
+        cubes += group_weight * group_weight * group_weight
+        cross += group_cross * rank
     return cross, cubes
 
 
+@_compiled()
+def _cross_four(c, first, second, pair, group_starts, tied, ranks, cross):
+    """A candidate's pass along its sorted order against four references at once: adds
+    Σ w R_x R_y of each to cross (4,) and returns Σ over its tie groups of the group weight
+    cubed. ranks: (4m,) the references' R_x, the four of pair p at 4p … 4p + 3 (one cache
+    line)."""
+    c0 = cross[0] * 0
+    c1 = c0
+    c2 = c0
+    c3 = c0
+    cubes = c[0] * 0
+    before = c[0] * 0
+    if not tied:
+        for s in range(first.size):
+            w = c[first[s]] * c[second[s]]
+            rank = 2 * before + w
+            before += w
+            weighted = w * rank
+            at = 4 * pair[s]
+            c0 += ranks[at] * weighted
+            c1 += ranks[at + 1] * weighted
+            c2 += ranks[at + 2] * weighted
+            c3 += ranks[at + 3] * weighted
+    else:
+        for g in range(group_starts.size - 1):
+            start, stop = group_starts[g], group_starts[g + 1]
+            group_weight = c[0] * 0
+            g0 = c0 * 0
+            g1 = g0
+            g2 = g0
+            g3 = g0
+            for s in range(start, stop):
+                w = c[first[s]] * c[second[s]]
+                group_weight += w
+                at = 4 * pair[s]
+                g0 += ranks[at] * w
+                g1 += ranks[at + 1] * w
+                g2 += ranks[at + 2] * w
+                g3 += ranks[at + 3] * w
+            rank = 2 * before + group_weight
+            before += group_weight
+            cubes += group_weight * group_weight * group_weight
+            c0 += g0 * rank
+            c1 += g1 * rank
+            c2 += g2 * rank
+            c3 += g3 * rank
+    cross[0] += c0
+    cross[1] += c1
+    cross[2] += c2
+    cross[3] += c3
+    return cubes
+
+
 @_compiled(parallel=True)
-def weighted_spearman(counts, firsts, seconds, group_starts, group_offsets, tied, to_reference,
-                      out):
-    """Spearman's rho of each bootstrap sample (pair (i, j) weighs c_i c_j) with each candidate.
+def weighted_spearman(counts, rank_type, ref_first, ref_second, ref_pair, ref_starts, ref_offsets,
+                      ref_tied, first, second, pair, starts, offsets, tied, out):
+    """Spearman's rho of each bootstrap sample (pair (i, j) weighs c_i c_j) between each
+    reference and each candidate.
 
-    counts: (B, n) int64 (exact) or float64; vector 0 is the reference, 1 … k the candidates;
-    firsts, seconds: (k + 1, m) the two conditions of the pair at each position of each vector's
-    sorted order; group_starts[group_offsets[v]:group_offsets[v + 1]]: the starts of vector v's
-    tie groups and m; tied: (k + 1,) bool; to_reference: (k, m) the reference's sorted position
-    of the pair at each position of candidate j's order; out: (B, k) float64.
+    counts: (B, n) int64 (exact) or float64; rank_type: an empty array of the dtype that holds
+    a doubled rank (int32 up to 46,340 conditions). For the R references and the K candidates,
+    each vector's sorted order as the two conditions (``*first``, ``*second``: (R or K, m)) and
+    the pair index (``*pair``) at each position; ``*starts[*offsets[v]:*offsets[v + 1]]`` the
+    starts of vector v's tie groups and m; ``*tied``: whether it has ties. out: (B, R, K).
 
-    With doubled, shifted ranks R (integers), W = Σ w and W³ = 4 (Σ w R/2)² / W:
-    rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y), S = (W³ − Σ_groups T³) / 12 = Σ w (r − r̄)².
+    Per sample, each reference's pass leaves its doubled ranks − 1 (R_x) by pair index, four
+    references side by side; each candidate's pass along its own order then sums
+    w R_x R_y for one or four references at once (R_y its own doubled rank − 1). With W = Σ w
+    and W³ = 4 (Σ w R/2)² / W: rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y),
+    S = (W³ − Σ_groups T³) / 12 = Σ w (r − r̄)².
     """
     n_samples, n = counts.shape
-    m = firsts.shape[1]
-    k = firsts.shape[0] - 1
+    n_references, m = ref_first.shape
+    k = first.shape[0]
+    width = 1 if n_references == 1 else 4
+    n_groups = (n_references + width - 1) // width
     for b in numba.prange(n_samples):
         c = counts[b]
-        u = np.empty(m, counts.dtype)
         # W = Σ_{i<j} c_i c_j and Σ_{i<j} (c_i c_j)³ (the Σ T³ of untied vectors) from the counts
         sum_squares = c[0] * 0
         untied_cubes = c[0] * 0
@@ -196,19 +241,34 @@ def weighted_spearman(counts, firsts, seconds, group_starts, group_offsets, tied
             later_cubes += cube
         total_weight = (n * n - sum_squares) // 2
         w3 = total_weight * total_weight * total_weight
-        _, cubes = _weighted_rank_pass(c, firsts[0], seconds[0],
-                                       group_starts[group_offsets[0]:group_offsets[1]],
-                                       tied[0], u, to_reference[0], True)
-        spread_x = (w3 - (cubes if tied[0] else untied_cubes)) / 12
-        for j in range(1, k + 1):
-            cross, cubes = _weighted_rank_pass(c, firsts[j], seconds[j],
-                                               group_starts[group_offsets[j]:group_offsets[j + 1]],
-                                               tied[j], u, to_reference[j - 1], False)
-            spread_y = (w3 - (cubes if tied[j] else untied_cubes)) / 12
-            if spread_x > 0 and spread_y > 0:
-                out[b, j - 1] = (cross - w3) / 4 / np.sqrt(spread_x * spread_y)
-            else:
-                out[b, j - 1] = 0.0
+        ranks = np.zeros(n_groups * m * width, rank_type.dtype)
+        spread_x = np.empty(n_references)
+        for r in range(n_references):
+            group = r // width
+            cubes = _reference_ranks(c, ref_first[r], ref_second[r], ref_pair[r],
+                                     ref_starts[ref_offsets[r]:ref_offsets[r + 1]], ref_tied[r],
+                                     ranks[group * m * width:(group + 1) * m * width], width,
+                                     r % width)
+            spread_x[r] = (w3 - (cubes if ref_tied[r] else untied_cubes)) / 12
+        cross = np.zeros(4, counts.dtype)
+        for j in range(k):
+            group_starts = starts[offsets[j]:offsets[j + 1]]
+            for group in range(n_groups):
+                group_ranks = ranks[group * m * width:(group + 1) * m * width]
+                if width == 1:
+                    cross[0], cubes = _cross_one(c, first[j], second[j], pair[j], group_starts,
+                                                 tied[j], group_ranks)
+                else:
+                    cross[:] = 0
+                    cubes = _cross_four(c, first[j], second[j], pair[j], group_starts, tied[j],
+                                        group_ranks, cross)
+                spread_y = (w3 - (cubes if tied[j] else untied_cubes)) / 12
+                for slot in range(min(width, n_references - group * width)):
+                    r = group * width + slot
+                    if spread_x[r] > 0 and spread_y > 0:
+                        out[b, r, j] = (cross[slot] - w3) / 4 / np.sqrt(spread_x[r] * spread_y)
+                    else:
+                        out[b, r, j] = 0.0
 
 
 # ----------------------------------------------------------------------------------------------

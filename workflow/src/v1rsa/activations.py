@@ -260,15 +260,7 @@ def _load_weights(network: nn.Module, path) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"weights file {path} does not exist")
-    try:
-        return load_state_dict(network, path)
-    except ValueError:
-        raise  # the weights do not fit the architecture; the message names the file
-    except Exception as err:  # torch.load refused the file, or it holds no dict of tensors
-        raise ValueError(
-            f"{path}: not a state_dict that torch.load(weights_only=True) can read "
-            f"({type(err).__name__}: {err}); save the weights with "
-            "torch.save(model.state_dict(), path)") from err
+    return load_state_dict(network, path)  # ValueError naming the file when it does not fit
 
 
 def adapt_images(images, *, value_range: Sequence[float] = (0.0, 1.0), n_channels: int = 1,

@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.decoding import (
     FULL_CIRCLE_DEG,
     check_samples,
@@ -318,7 +318,8 @@ def train_decoder(
             if full_batch and l1 == 0 and l2 == 0 and n_train < model.n_neurons else None)
 
     history: list[dict] = []
-    bar = tqdm(range(1, n_iterations + 1), desc=f"train {kind} decoder", disable=not progress)
+    bar = logs.progress(range(1, n_iterations + 1), desc=f"train {kind} decoder",
+                        enabled=progress)
     for epoch in bar:
         model.train()
         order = (torch.arange(n_train) if full_batch
@@ -365,8 +366,8 @@ def train_decoder(
             metrics = decoding_metrics(_decode_output(model, kind, val_output), val_true_deg,
                                        model.period)
             history.append({"epoch": epoch, "split": "val", "loss": val_loss, **metrics})
-        # refresh=False: the bar redraws at its own pace (tqdm's mininterval), not on each of
-        # 1,000 iterations (a log file got a line per iteration)
+        # refresh=False: on a terminal the bar redraws at its own pace (tqdm's mininterval), not
+        # on each of 1,000 iterations
         bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
         if epoch % log_every == 0 or epoch == n_iterations:
             message = (f"{kind} decoder: iteration {epoch}/{n_iterations}, "

@@ -23,8 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.io import ContractError
 
 log = logging.getLogger(__name__)
@@ -317,6 +317,25 @@ def fit_alpha_beta(n, error) -> tuple[float, float]:
     return float(alpha), float(beta)
 
 
+def available_sizes(requested, available: int, what: str) -> list[int]:
+    """The sizes of ``requested`` that a recording has (≤ ``available``), in their order.
+
+    Sizes above ``available`` are left out with a warning in the log naming them; ``what``
+    names the sizes in messages (e.g. ``"decoders.scaling.n_neurons"``). Raises ``ValueError``
+    when fewer than 2 distinct sizes remain: the fit of α + β/√n needs at least two.
+    """
+    requested = [int(n) for n in requested]
+    kept = [n for n in requested if n <= available]
+    left_out = [n for n in requested if n > available]
+    if len(set(kept)) < 2:
+        raise ValueError(f"{what}: {requested} keeps {kept} within the {available} of this "
+                         "recording; the fit of error = α + β/√n needs at least 2 sizes")
+    if left_out:
+        log.warning("%s: left out %s, above the %d of this recording; kept %s",
+                    what, left_out, available, kept)
+    return kept
+
+
 def scaling_table(
     response,
     orientation_deg,
@@ -380,7 +399,7 @@ def scaling_table(
 
     rows = []
     every_neuron = None  # the predictions of every neuron and trial: each repeat is the same fit
-    for axis, n, repeat in tqdm(jobs, desc="ridge scaling", disable=not progress):
+    for axis, n, repeat in logs.progress(jobs, desc="ridge scaling", enabled=progress):
         if axis == "neurons":
             neurons = rng.choice(n_neurons, size=n, replace=False)
         else:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.preprocess import bin_conditions
 from v1rsa.stimuli import gratings, handmade_filters, image_batch
 from v1rsa.training import SGD, pick_device
@@ -201,8 +201,8 @@ def train_encoder(
                     if n_threads > 1 else None)
         with torch.no_grad():  # on the CPU on one thread, too: a parallel sum has other bits
             sum_squares, sum_abs = weights.square().sum().item(), weights.abs().sum().item()
-        for iteration in tqdm(range(1, n_iterations + 1), desc="train_encoder", unit="step",
-                              disable=not progress):
+        for iteration in logs.progress(range(1, n_iterations + 1), desc="train_encoder",
+                                       unit="step", enabled=progress):
             first = iteration == 1
             features = model.conv(images).flatten(1)
             if tiled:

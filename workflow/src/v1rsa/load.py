@@ -18,17 +18,19 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
+import hashlib
 import importlib
 import json
 import os
 import pickle
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 import numpy.lib.format as npy_format
-import pooch
 import xarray as xr
 
 from v1rsa.io import ContractError
@@ -46,6 +48,13 @@ TWO_PI = 2 * np.pi
 
 class UnsafePickleError(ValueError):
     """A pickle asked for a global that is not on the allow-list (it could run code)."""
+
+
+def _users_path(path: str | os.PathLike) -> Path:
+    """``path``, or the file it links to: a local dataset is a link in resources/ to the user's
+    own file, and messages should name the file the user knows."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _numpy_core(submodule: str):
@@ -231,7 +240,7 @@ def load_raw(path: str | os.PathLike) -> dict:
     for anything but numpy arrays, dtypes, scalars and plain containers, and
     :class:`~v1rsa.io.ContractError` when keys, shapes or dtypes are not as expected.
     """
-    path = Path(path)
+    path = _users_path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     raw = _read_pickled_object_npy(path)
@@ -254,7 +263,7 @@ def open_raw_hdf5(path: str | os.PathLike) -> Iterator[dict]:
     ``stat[i]["med"]`` of the ``.npy`` dict). Checked by :func:`validate_raw` on opening:
     :class:`~v1rsa.io.ContractError` names the file and key.
     """
-    path = Path(path)
+    path = _users_path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     try:
@@ -290,9 +299,33 @@ def open_raw(path: str | os.PathLike, layout: str = "raw") -> Iterator[dict]:
         raise ValueError(f"{path}: unknown raw layout {layout!r}; expected one of {RAW_LAYOUTS}")
 
 
+def check_file(path: str | os.PathLike, layout: str) -> None:
+    """Read the file at ``path`` as ``layout`` and check what it holds, as zscore will read it.
+
+    ``raw`` is read whole (the allow-list unpickler and :func:`validate_raw`), ``raw_hdf5``
+    opened and checked without reading ``sresp``, a binned ``.npz`` read whole (its members'
+    CRCs included). Raises :class:`~v1rsa.io.ContractError`, :class:`UnsafePickleError` or
+    ``OSError`` naming the file; returns nothing.
+    """
+    if layout == "raw":
+        load_raw(path)
+    elif layout == "raw_hdf5":
+        with open_raw_hdf5(path):
+            pass
+    elif layout in BINNED_LAYOUTS:
+        load_binned(path, layout)
+    else:
+        raise ValueError(f"{path}: unknown layout {layout!r}; expected one of "
+                         f"{[*RAW_LAYOUTS, *BINNED_LAYOUTS]}")
+
+
 def file_sha256(path: str | os.PathLike) -> str:
-    """Return the sha256 hex digest of the file at ``path`` (read in chunks)."""
-    return pooch.file_hash(str(path), alg="sha256")
+    """Return the sha256 hex digest of the file at ``path`` (read 1 MiB at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _binned_array(path: Path, data, key: str, shape: tuple[int, ...], wanted: str) -> np.ndarray:
@@ -326,7 +359,7 @@ def load_binned(path: str | os.PathLike, layout: str) -> xr.Dataset:
     angle of the trials in each bin, degrees). The number of trials behind each row is not in
     the file: ``n_trials``/``n_trials_fold`` count file rows (1 per fold).
     """
-    path = Path(path)
+    path = _users_path(path)
     if layout not in BINNED_LAYOUTS:
         raise ValueError(
             f"{path}: unknown layout {layout!r}; expected one of {list(BINNED_LAYOUTS)}"
@@ -334,20 +367,28 @@ def load_binned(path: str | os.PathLike, layout: str) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     keys, n_rows, bin_width_deg = BINNED_LAYOUTS[layout]
+    # a damaged archive fails on opening or on reading a member (bad CRC, cut-off data)
+    damaged = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
+    except damaged as err:
         raise ContractError(f"{path}: not a readable .npz file ({err})") from err
     with data:
         if not hasattr(data, "files"):
             raise ContractError(f"{path}: expected an .npz archive, found a single array")
-        stimuli = _binned_array(path, data, "stimuli", (n_rows,), f"({n_rows},) degrees")
-        first = _binned_array(path, data, keys[0], (n_rows, -1), f"({n_rows}, N)")
-        n_neurons = first.shape[1]
-        responses = [first] + [
-            _binned_array(path, data, key, (n_rows, n_neurons), f"({n_rows}, {n_neurons})")
-            for key in keys[1:]
-        ]
+        try:
+            stimuli = _binned_array(path, data, "stimuli", (n_rows,), f"({n_rows},) degrees")
+            first = _binned_array(path, data, keys[0], (n_rows, -1), f"({n_rows}, N)")
+            n_neurons = first.shape[1]
+            responses = [first] + [
+                _binned_array(path, data, key, (n_rows, n_neurons), f"({n_rows}, {n_neurons})")
+                for key in keys[1:]
+            ]
+        except ContractError:
+            raise
+        except damaged as err:
+            raise ContractError(f"{path}: a damaged .npz archive ({type(err).__name__}: "
+                                f"{err})") from err
     stimuli = stimuli.astype(np.float64)
     if not (np.diff(stimuli) > 0).all():
         raise ContractError(f"{path}: key 'stimuli' is not strictly increasing")

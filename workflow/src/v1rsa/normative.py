@@ -20,8 +20,8 @@ import logging
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.blocks import BLOCK_MODULES, block_module, pooled_shape
 from v1rsa.stimuli import handmade_filters, image_batch, unseen
 from v1rsa.training import SGD, pick_device
@@ -307,8 +307,8 @@ def train_normative(
 
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        bar = tqdm(range(1, n_epochs + 1), desc="train_normative", unit="epoch",
-                   disable=not progress)
+        bar = logs.progress(range(1, n_epochs + 1), desc="train_normative", unit="epoch",
+                            enabled=progress)
         for epoch in bar:
             model.train()
             order = torch.randperm(n_images, generator=order_generator).to(device)

@@ -26,29 +26,67 @@ SPLITS = ("every_nth", "random")
 FOLD_METHODS = ("interleaved", "random")
 
 
-def _screened_block(raw: dict, lo: int, hi: int, k: int, spont, masks) -> np.ndarray:
-    """Read neurons ``lo:hi`` once, mark the unusable ones, return them spont-normalised.
+class _Screening:
+    """Which neurons are unusable, and why, filled in as their rows are read.
 
-    spont: (mean_spont, std_spont) float64 (N,); masks: (not_finite, no_spont_std,
-    no_variance) bool (N,), updated in place for rows ``lo:hi`` (the same on every call).
-    Returns ``(sresp − mean_spont) / std_spont`` for every neuron ``lo:hi``: (hi − lo, T)
-    float64.
+    mean_spont, std_spont: (N,) float64. Three (N,) bool masks: ``not_finite`` (a non-finite
+    value), ``no_spont_std`` (spontaneous std not positive), ``no_variance`` (no variance
+    across trials); a neuron is counted under the first reason that applies.
     """
-    mean_spont, std_spont = spont
-    not_finite, no_spont_std, no_variance = masks
-    rows = slice(lo, hi)
-    sresp = raw["sresp"][rows]
-    not_finite[rows] |= ~np.isfinite(sresp).all(axis=1)
-    if k:
-        not_finite[rows] |= ~np.isfinite(raw["u_spont"][rows, :k]).all(axis=1)
-    no_variance[rows] = np.ptp(sresp, axis=1) == 0
-    block = np.subtract(sresp, mean_spont[rows, None], dtype=np.float64)
-    del sresp
-    block /= std_spont[rows, None]
-    bad = not_finite[rows] | no_spont_std[rows] | no_variance[rows]
-    not_finite[rows] |= ~bad & ~np.isfinite(block).all(axis=1)
-    no_variance[rows] &= ~(not_finite[rows] | no_spont_std[rows])
-    return block
+
+    def __init__(self, raw: dict, n_neurons: int, k: int):
+        self.raw, self.k = raw, k
+        self.mean_spont = np.asarray(raw["mean_spont"], dtype=np.float64)
+        self.std_spont = np.asarray(raw["std_spont"], dtype=np.float64)
+        self.not_finite = ~(np.isfinite(self.mean_spont) & np.isfinite(self.std_spont))
+        self.no_spont_std = ~self.not_finite & ~(self.std_spont > 0)
+        self.no_variance = np.zeros(n_neurons, dtype=bool)
+
+    def usable(self, lo: int, hi: int) -> np.ndarray:
+        """(hi − lo,) bool: neurons ``lo:hi`` not known to be unusable."""
+        rows = slice(lo, hi)
+        return ~(self.not_finite[rows] | self.no_spont_std[rows] | self.no_variance[rows])
+
+    def normalised_block(self, lo: int, hi: int) -> np.ndarray:
+        """Read neurons ``lo:hi`` once, mark the unusable ones, return them spont-normalised.
+
+        Returns ``(sresp − mean_spont) / std_spont`` for every neuron ``lo:hi``: (hi − lo, T)
+        float64. Marks the same neurons on every call.
+        """
+        rows = slice(lo, hi)
+        not_finite, no_spont_std, no_variance = self.not_finite, self.no_spont_std, self.no_variance
+        sresp = self.raw["sresp"][rows]
+        not_finite[rows] |= ~np.isfinite(sresp).all(axis=1)
+        if self.k:
+            not_finite[rows] |= ~np.isfinite(self.raw["u_spont"][rows, : self.k]).all(axis=1)
+        no_variance[rows] = np.ptp(sresp, axis=1) == 0
+        block = np.subtract(sresp, self.mean_spont[rows, None], dtype=np.float64)
+        del sresp
+        block /= self.std_spont[rows, None]
+        bad = not_finite[rows] | no_spont_std[rows] | no_variance[rows]
+        not_finite[rows] |= ~bad & ~np.isfinite(block).all(axis=1)
+        no_variance[rows] &= ~(not_finite[rows] | no_spont_std[rows])
+        return block
+
+    def usable_pcs(self, lo: int, hi: int, keep_block: np.ndarray) -> np.ndarray:
+        """The first k columns of ``u_spont`` for the kept neurons of ``lo:hi``: (n_kept, k)."""
+        return np.asarray(self.raw["u_spont"][lo:hi, : self.k], dtype=np.float64)[keep_block]
+
+    def log_dropped(self) -> int:
+        """Log how many neurons were dropped and why; return that number."""
+        n_neurons = self.no_variance.size
+        n_dropped = int(n_neurons - self.usable(0, n_neurons).sum())
+        if n_dropped:
+            log.warning(
+                "dropped %d of %d neurons: %d with non-finite values, %d with spontaneous std "
+                "<= 0, %d without variance across trials",
+                n_dropped,
+                n_neurons,
+                int(self.not_finite.sum()),
+                int(self.no_spont_std.sum()),
+                int(self.no_variance.sum()),
+            )
+        return n_dropped
 
 
 def _drop_columns(matrix: np.ndarray, columns) -> np.ndarray:
@@ -120,100 +158,17 @@ def preprocess(
     (twice when k > 0: the projection needs every neuron first).
     """
     n_neurons, n_trials = validate_raw(raw)
-    if n_trials < 2:
-        raise ValueError(f"the raw dict has {n_trials} trial(s); z-scoring needs at least 2")
+    k = _check_arguments(raw, n_trials, n_spont_pcs_removed, chunk_neurons)
     split_labels = split_trials(n_trials, split, test_every, seed)
-    k = int(n_spont_pcs_removed)
-    if k < 0:
-        raise ValueError(f"n_spont_pcs_removed={k}: expected an integer >= 0")
-    if k > 0:
-        if "u_spont" not in raw:
-            raise ValueError(
-                f"n_spont_pcs_removed={k} needs the key 'u_spont' (N, k), absent from the raw dict"
-            )
-        if raw["u_spont"].shape[1] < k:
-            raise ValueError(
-                f"n_spont_pcs_removed={k} but 'u_spont' has only {raw['u_spont'].shape[1]} columns"
-            )
-    if chunk_neurons < 1:
-        raise ValueError(f"chunk_neurons={chunk_neurons}: expected an integer >= 1")
     blocks = [(lo, min(lo + chunk_neurons, n_neurons)) for lo in range(0, n_neurons, chunk_neurons)]
-
-    mean_spont = np.asarray(raw["mean_spont"], dtype=np.float64)
-    std_spont = np.asarray(raw["std_spont"], dtype=np.float64)
-    not_finite = ~(np.isfinite(mean_spont) & np.isfinite(std_spont))
-    no_spont_std = ~not_finite & ~(std_spont > 0)
-    no_variance = np.zeros(n_neurons, dtype=bool)
-    masks = (not_finite, no_spont_std, no_variance)
-
-    def usable(lo: int, hi: int) -> np.ndarray:
-        return ~(not_finite[lo:hi] | no_spont_std[lo:hi] | no_variance[lo:hi])
-
-    # Pass 1, only to remove PCs: the (k, T) projection of the usable neurons on the top PCs.
-    projection = np.zeros((k, n_trials))
-    if k:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for lo, hi in blocks:
-                block = _screened_block(raw, lo, hi, k, (mean_spont, std_spont), masks)
-                keep_block = usable(lo, hi)
-                u_block = np.asarray(raw["u_spont"][lo:hi, :k], dtype=np.float64)[keep_block]
-                projection += u_block.T @ block[keep_block]
-
-    # Pass 2: normalise, remove the PCs, z-score across trials; write float32 columns of the
-    # neurons not known to be unusable yet (without PCs, this pass is the first to read them).
-    response = np.empty((n_trials, int(usable(0, n_neurons).sum())), dtype=np.float32)
-    column = 0
-    late_drops = []  # output columns of neurons that came out flat or non-finite
+    screening = _Screening(raw, n_neurons, k)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for lo, hi in blocks:
-            block = _screened_block(raw, lo, hi, k, (mean_spont, std_spont), masks)
-            keep_block = usable(lo, hi)
-            if not keep_block.all():
-                block = block[keep_block]
-            if k:
-                u_block = np.asarray(raw["u_spont"][lo:hi, :k], dtype=np.float64)[keep_block]
-                block -= u_block @ projection
-            block -= block.mean(axis=1, keepdims=True)
-            std = block.std(axis=1)
-            block /= (std + ZSCORE_STD_OFFSET)[:, None]
-            flat = std == 0
-            overflow = ~flat & ~np.isfinite(block).all(axis=1)
-            for mask, reason in ((flat, no_variance), (overflow, not_finite)):
-                reason[np.flatnonzero(keep_block)[mask] + lo] = True
-            late_drops.extend(column + np.flatnonzero(flat | overflow))
-            response[:, column : column + len(block)] = block.T
-            column += len(block)
-            del block
-    unfilled = range(column, response.shape[1])  # neurons the screening of pass 2 dropped
-    if late_drops or unfilled:
-        response = _drop_columns(response, [*late_drops, *unfilled])
-    keep = usable(0, n_neurons)
-
-    n_dropped = int(n_neurons - keep.sum())
-    if n_dropped:
-        log.warning(
-            "dropped %d of %d neurons: %d with non-finite values, %d with spontaneous std <= 0, "
-            "%d without variance across trials",
-            n_dropped,
-            n_neurons,
-            int(not_finite.sum()),
-            int(no_spont_std.sum()),
-            int(no_variance.sum()),
-        )
+        projection = _spont_projection(screening, blocks, n_trials)
+        response = _zscored_responses(screening, blocks, n_trials, projection)
+    n_dropped = screening.log_dropped()
+    keep = screening.usable(0, n_neurons)
     if not keep.any():
         raise ValueError(f"all {n_neurons} neurons were dropped; nothing usable in the raw dict")
-
-    orientation = np.mod(np.degrees(np.asarray(raw["istim"], dtype=np.float64)), 360.0)
-    neuron = np.flatnonzero(keep).astype(np.int64)
-    coords = {
-        "trial": np.arange(n_trials, dtype=np.int64),
-        "orientation": ("trial", orientation),
-        "split": ("trial", split_labels),
-        "neuron": neuron,
-    }
-    if "xyz" in raw:
-        for name, row in zip(("x", "y", "z"), raw["xyz"], strict=True):
-            coords[name] = ("neuron", np.asarray(row, dtype=np.float64)[neuron])
     parameters = {
         "normalisation": "(sresp - mean_spont) / std_spont",
         "n_spont_pcs_removed": k,
@@ -230,6 +185,93 @@ def preprocess(
         "n_neurons_dropped": n_dropped,
         "single_trials": 1,
     }
+    return _trials_dataset(raw, response, np.flatnonzero(keep), split_labels, attrs)
+
+
+def _check_arguments(raw: dict, n_trials: int, n_spont_pcs_removed, chunk_neurons) -> int:
+    """Refuse what :func:`preprocess` cannot do with ``raw``; return k, the PCs to remove."""
+    if n_trials < 2:
+        raise ValueError(f"the raw dict has {n_trials} trial(s); z-scoring needs at least 2")
+    k = int(n_spont_pcs_removed)
+    if k < 0:
+        raise ValueError(f"n_spont_pcs_removed={k}: expected an integer >= 0")
+    if k > 0:
+        if "u_spont" not in raw:
+            raise ValueError(
+                f"n_spont_pcs_removed={k} needs the key 'u_spont' (N, k), absent from the raw dict"
+            )
+        if raw["u_spont"].shape[1] < k:
+            raise ValueError(
+                f"n_spont_pcs_removed={k} but 'u_spont' has only {raw['u_spont'].shape[1]} columns"
+            )
+    if chunk_neurons < 1:
+        raise ValueError(f"chunk_neurons={chunk_neurons}: expected an integer >= 1")
+    return k
+
+
+def _spont_projection(screening: _Screening, blocks, n_trials: int) -> np.ndarray:
+    """The first pass, needed only to remove k > 0 PCs: U_kᵀ X over the usable neurons, (k, T).
+
+    It reads every neuron once and marks the unusable ones, which then take no part.
+    """
+    projection = np.zeros((screening.k, n_trials))
+    if screening.k:
+        for lo, hi in blocks:
+            block = screening.normalised_block(lo, hi)
+            keep_block = screening.usable(lo, hi)
+            projection += screening.usable_pcs(lo, hi, keep_block).T @ block[keep_block]
+    return projection
+
+
+def _zscored_responses(screening: _Screening, blocks, n_trials: int, projection) -> np.ndarray:
+    """Normalise, remove the PCs and z-score every usable neuron across trials.
+
+    Returns (T, n_usable) float32, one column per usable neuron in row order. Neurons that come
+    out flat or non-finite only now (or that this pass is the first to read and screen, when
+    no PCs are removed) are marked in ``screening`` and their columns dropped.
+    """
+    n_neurons = screening.no_variance.size
+    response = np.empty((n_trials, int(screening.usable(0, n_neurons).sum())), dtype=np.float32)
+    column = 0
+    late_drops = []  # output columns of neurons that came out flat or non-finite
+    for lo, hi in blocks:
+        block = screening.normalised_block(lo, hi)
+        keep_block = screening.usable(lo, hi)
+        if not keep_block.all():
+            block = block[keep_block]
+        if screening.k:
+            block -= screening.usable_pcs(lo, hi, keep_block) @ projection
+        block -= block.mean(axis=1, keepdims=True)
+        std = block.std(axis=1)
+        block /= (std + ZSCORE_STD_OFFSET)[:, None]
+        flat = std == 0
+        overflow = ~flat & ~np.isfinite(block).all(axis=1)
+        for mask, reason in ((flat, screening.no_variance), (overflow, screening.not_finite)):
+            reason[np.flatnonzero(keep_block)[mask] + lo] = True
+        late_drops.extend(column + np.flatnonzero(flat | overflow))
+        response[:, column : column + len(block)] = block.T
+        column += len(block)
+        del block
+    unfilled = range(column, response.shape[1])  # neurons the screening of this pass dropped
+    if late_drops or unfilled:
+        response = _drop_columns(response, [*late_drops, *unfilled])
+    return response
+
+
+def _trials_dataset(raw: dict, response, neuron, split_labels, attrs: dict) -> xr.Dataset:
+    """The trials contract around ``response`` (T, n_kept) float32 of the neurons ``neuron``
+    (rows of ``raw``), with orientations (degrees) and positions taken from ``raw``."""
+    orientation = np.mod(np.degrees(np.asarray(raw["istim"], dtype=np.float64)), 360.0)
+    neuron = neuron.astype(np.int64)
+    coords = {
+        "trial": np.arange(response.shape[0], dtype=np.int64),
+        "orientation": ("trial", orientation),
+        "split": ("trial", split_labels),
+        "neuron": neuron,
+    }
+    if "xyz" in raw:
+        for name, row in zip(("x", "y", "z"), raw["xyz"], strict=True):
+            coords[name] = ("neuron", np.asarray(row, dtype=np.float64)[neuron])
     return xr.Dataset({"response": (("trial", "neuron"), response)}, coords=coords, attrs=attrs)
 
 

@@ -369,3 +369,96 @@ def layer_rdms(activations: xr.Dataset, method: str = "correlation", *, device=N
         attrs={"model": activations.attrs.get("model", ""), "requested_method": method,
                **{k: v for k, v in activations.attrs.items() if k not in ("model", "layers")}},
     )
+
+
+# Conversion to and from rsatoolbox
+# --------------------------------------------------------------------------------------------
+
+#: rsatoolbox's ``dissimilarity_measure`` for each of our methods (its ``calc_rdm`` names the
+#: squared euclidean distance per unit 'squared euclidean' and the cross-validated one
+#: 'crossnobis'; it has no cosine distance, so that one keeps its name).
+RSATOOLBOX_MEASURES = {
+    "correlation": "correlation",
+    "cosine": "cosine",
+    "squared_euclidean": "squared euclidean",
+    "crossvalidated": "crossnobis",
+}
+
+
+def to_rsatoolbox(rdms, *, method: str | None = None, names=None, orientation_deg=None):
+    """An ``rsatoolbox.rdm.RDMs`` holding ``rdms``, for rsatoolbox's inference and plots.
+
+    rdms: an (n, n) RDM, a (k, n, n) stack, or an RDM file's Dataset (``rdms/v1.nc``:
+    ``rdm(condition, condition_)`` with attr ``method``; ``rdms/{network}/seed{seed}.nc``:
+    ``rdm(layer, condition, condition_)`` with ``method(layer)``), whose method, layer names
+    and orientations are taken from the file. method: one of :data:`METHODS` (or rsatoolbox's
+    own name), stored as ``dissimilarity_measure``; names: (k,) names of the RDMs, stored as
+    ``rdm_descriptors['name']``; orientation_deg: (n,) degrees, stored as
+    ``pattern_descriptors['orientation']``. Needs rsatoolbox (imported here, not by v1rsa).
+    """
+    from rsatoolbox.rdm import RDMs
+
+    if isinstance(rdms, xr.Dataset):
+        dataset = rdms
+        rdms = dataset["rdm"].values
+        if "layer" in dataset.dims:
+            names = [str(layer) for layer in dataset["layer"].values] if names is None else names
+            if method is None and "method" in dataset:
+                layer_methods = {str(m) for m in dataset["method"].values}
+                method = layer_methods.pop() if len(layer_methods) == 1 else None
+        else:
+            names = [str(dataset.attrs.get("source", "rdm"))] if names is None else names
+            method = dataset.attrs.get("method") if method is None else method
+        if orientation_deg is None and "orientation" in dataset.coords:
+            orientation_deg = dataset["orientation"].values
+    stack = np.asarray(rdms, dtype=np.float64)
+    if stack.ndim == 2:
+        stack = stack[None]
+    if stack.ndim != 3 or stack.shape[1] != stack.shape[2]:
+        raise ValueError(f"rdms: expected (n, n) or (k, n, n), got shape {np.shape(rdms)}")
+    rdm_descriptors = {}
+    if names is not None:
+        names = [str(name) for name in names]
+        if len(names) != stack.shape[0]:
+            raise ValueError(f"names: expected {stack.shape[0]} names, got {len(names)}")
+        rdm_descriptors["name"] = names
+    pattern_descriptors = {}
+    if orientation_deg is not None:
+        orientation_deg = np.asarray(orientation_deg, dtype=np.float64)
+        if orientation_deg.shape != (stack.shape[1],):
+            raise ValueError(f"orientation_deg: expected ({stack.shape[1]},) degrees, got "
+                             f"shape {orientation_deg.shape}")
+        pattern_descriptors["orientation"] = orientation_deg.tolist()
+    rows, columns = np.triu_indices(stack.shape[1], 1)
+    return RDMs(
+        stack[:, rows, columns],
+        dissimilarity_measure=RSATOOLBOX_MEASURES.get(method, method),
+        rdm_descriptors=rdm_descriptors or None,
+        pattern_descriptors=pattern_descriptors or None,
+    )
+
+
+def from_rsatoolbox(rdms) -> xr.DataArray:
+    """An ``rsatoolbox.rdm.RDMs`` as a labelled stack of square RDMs.
+
+    Returns ``(rdms, condition, condition_)`` float64 with zero diagonals; every rdm descriptor
+    becomes a coordinate along ``rdms`` and every pattern descriptor one along ``condition``
+    (and ``condition_``), ``attrs['method']`` our name of its dissimilarity measure (see
+    :data:`RSATOOLBOX_MEASURES`; an unknown one is kept as rsatoolbox names it).
+    """
+    matrices = np.asarray(rdms.get_matrices(), dtype=np.float64)
+    k, n, _ = matrices.shape
+    coords = {"rdms": np.arange(k, dtype=np.int64), "condition": np.arange(n, dtype=np.int64),
+              "condition_": np.arange(n, dtype=np.int64)}
+    for name, values in (rdms.rdm_descriptors or {}).items():
+        if name != "index" and len(values) == k:
+            coords[name] = ("rdms", np.asarray(values))
+    for name, values in (rdms.pattern_descriptors or {}).items():
+        if name != "index" and len(values) == n:
+            coords[name] = ("condition", np.asarray(values))
+            coords[f"{name}_"] = ("condition_", np.asarray(values))
+    measures = {value: key for key, value in RSATOOLBOX_MEASURES.items()}
+    measure = rdms.dissimilarity_measure
+    attrs = {} if measure is None else {"method": measures.get(measure, measure)}
+    return xr.DataArray(matrices, dims=("rdms", "condition", "condition_"), coords=coords,
+                        name="rdm", attrs=attrs)

@@ -37,8 +37,8 @@ import pandas as pd
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
+from v1rsa import logs
 from v1rsa.activations import adapt_images, grating_images, layer_shapes, record_activations
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,8 @@ def discrepancy_maps(
     pairs_per_batch = max(1, batch_size // n_draws)  # (image, position) pairs, all draws each
     n_pairs = n_images * n_positions
     with torch.inference_mode():
-        for start in tqdm(range(0, n_pairs, pairs_per_batch), desc="occlusion", unit="batch",
-                          disable=not progress):
+        for start in logs.progress(range(0, n_pairs, pairs_per_batch), desc="occlusion",
+                                   unit="batch", enabled=progress):
             pair = np.arange(start, min(start + pairs_per_batch, n_pairs))
             image, position = pair // n_positions, pair % n_positions
             patches = np.stack([

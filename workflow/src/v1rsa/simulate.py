@@ -103,9 +103,7 @@ and per-neuron parameters.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -114,9 +112,9 @@ import scipy.linalg
 import scipy.special
 import threadpoolctl
 import xarray as xr
-from tqdm.auto import tqdm
 
-from v1rsa.io import atomic_path
+from v1rsa import logs
+from v1rsa.io import atomic_path, temporary_folder
 
 N_SPONT_FRAMES = 910
 N_SPONT_PCS = 128
@@ -150,15 +148,6 @@ FRAME_RATE_HZ = 3.0
 CAMERA_RATE_HZ = 30.0
 FRAMES_PER_TRIAL = (3, 5)
 HDF5_CHUNK_BYTES = 4 * 2**20
-
-
-def _check_range(name: str, value, low: float, high: float | None = None) -> tuple[float, float]:
-    pair = np.asarray(value, dtype=np.float64)
-    if pair.shape != (2,) or not np.all(np.isfinite(pair)) or pair[0] > pair[1]:
-        raise ValueError(f"{name}: expected a (low, high) pair with low <= high, got {value!r}")
-    if pair[0] < low or (high is not None and pair[1] > high):
-        raise ValueError(f"{name}: expected values in [{low}, {high}], got {value!r}")
-    return float(pair[0]), float(pair[1])
 
 
 def _harmonic_coefficients(
@@ -198,21 +187,102 @@ def _timing(rng: np.random.Generator, n_trials: int) -> tuple[np.ndarray, ...]:
     return frametimes, stimtimes, camtimes
 
 
-@dataclasses.dataclass
-class _Model:
-    """Every draw of one recording that is not per-block noise (module docstring).
+def _positive(name: str, value) -> float:
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return float(value)
 
-    Per trial (T,): ``istim``, ``jitter`` (radians), ``gain``, ``run`` (cm/s); shared factors
-    ``factors_trials`` (K, T) and ``factors_spont`` (K, F); timing. Per neuron (N,): tuning,
-    noise and SNR calibration, ``loading`` (N, K), positions. ``seeds_blocks``: one seed per
-    block of ``NEURONS_PER_BLOCK`` neurons.
+
+def _non_negative(name: str, value) -> float:
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+def _fraction(name: str, value) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value, low: int, what: str) -> int:
+    if int(value) != value or value < low:
+        raise ValueError(f"{name}: expected {what}, got {value!r}")
+    return int(value)
+
+
+def _range(name: str, value, low: float, high: float) -> tuple[float, float]:
+    pair = np.asarray(value, dtype=np.float64)
+    if pair.shape != (2,) or not np.all(np.isfinite(pair)) or pair[0] > pair[1]:
+        raise ValueError(f"{name}: expected a (low, high) pair with low <= high, got {value!r}")
+    if pair[0] < low or pair[1] > high:
+        raise ValueError(f"{name}: expected values in [{low}, {high}], got {value!r}")
+    return float(pair[0]), float(pair[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationSettings:
+    """The size, seed and knobs of one simulated recording, checked when made.
+
+    The knobs (every field after ``seed``) are the symbols of the generative model in the
+    module docstring: ``jitter_deg`` = σ_δ (degrees), ``gain_sd`` = σ_g, ``n_shared`` = K,
+    ``shared_fraction`` = ψ, ``shared_decay`` = α, ``noise_log_sd`` = (σ_lo, σ_hi),
+    ``concentration_median`` = κ_med, ``concentration_log_sd`` = s_κ, ``second_peak_ratio``
+    = (ρ_lo, ρ_hi). A value out of range raises ``ValueError`` naming the field.
     """
 
-    n_neurons: int
-    n_trials: int
-    seed: int
-    knobs: dict
-    seeds_blocks: list
+    n_neurons: int = 23589
+    n_trials: int = 4598
+    seed: int = 0
+    mean_snr: float = 0.1
+    snr_shape: float = 1.5
+    jitter_deg: float = 0.8
+    gain_sd: float = 0.2
+    gain_running_correlation: float = 0.5
+    n_shared: int = 64
+    shared_fraction: float = 0.3
+    shared_decay: float = 1.0
+    noise_log_sd: tuple[float, float] = (0.6, 1.2)
+    concentration_median: float = 5.0
+    concentration_log_sd: float = 0.5
+    second_peak_ratio: tuple[float, float] = (0.3, 0.95)
+
+    def __post_init__(self):
+        checked = {
+            "n_neurons": _integer(
+                "n_neurons", self.n_neurons, N_SPONT_PCS, f"an integer >= {N_SPONT_PCS}"
+            ),
+            "n_trials": _integer("n_trials", self.n_trials, 1, "a positive integer"),
+            "seed": _integer("seed", self.seed, 0, "a non-negative integer"),
+            "n_shared": _integer("n_shared", self.n_shared, 1, "a positive integer"),
+            "noise_log_sd": _range("noise_log_sd", self.noise_log_sd, 1e-3, 3.0),
+            "second_peak_ratio": _range("second_peak_ratio", self.second_peak_ratio, 0.0, 1.0),
+        }
+        for name in ("mean_snr", "snr_shape", "concentration_median"):
+            checked[name] = _positive(name, getattr(self, name))
+        for name in ("jitter_deg", "gain_sd", "shared_decay", "concentration_log_sd"):
+            checked[name] = _non_negative(name, getattr(self, name))
+        for name in ("gain_running_correlation", "shared_fraction"):
+            checked[name] = _fraction(name, getattr(self, name))
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def knobs(self) -> dict:
+        """The generative model's knobs (every field but size and seed), as plain numbers and
+        lists, in field order: what the ground truth's attrs and the raw ``info`` record."""
+        return {
+            field.name: list(value) if isinstance(value, tuple) else value
+            for field in dataclasses.fields(self)[3:]
+            for value in [getattr(self, field.name)]
+        }
+
+
+@dataclasses.dataclass
+class _Trials:
+    """Per-trial draws (T,) in presentation order: ``istim`` and ``jitter`` (radians),
+    ``gain``, ``run`` (cm/s); shared factors on trials (K, T) and spontaneous frames (K, F);
+    timing (:func:`_timing`)."""
+
     istim: np.ndarray
     jitter: np.ndarray
     gain: np.ndarray
@@ -222,6 +292,14 @@ class _Model:
     frametimes: np.ndarray
     stimtimes: np.ndarray
     camtimes: np.ndarray
+
+
+@dataclasses.dataclass
+class _Neurons:
+    """Per-neuron draws (N,): tuning (``preferred`` radians, ``concentration``, ``ratio``,
+    ``amplitude``), noise (``log_sd``, ``loading`` (N, K)), position, and the SNR calibration
+    (``baseline``, ``noise_sd``, ``snr``)."""
+
     preferred: np.ndarray
     concentration: np.ndarray
     ratio: np.ndarray
@@ -236,156 +314,103 @@ class _Model:
     snr: np.ndarray
 
 
-def _draw_model(
-    n_neurons: int,
-    n_trials: int,
-    seed: int,
-    *,
-    mean_snr: float,
-    snr_shape: float,
-    jitter_deg: float,
-    gain_sd: float,
-    gain_running_correlation: float,
-    n_shared: int,
-    shared_fraction: float,
-    shared_decay: float,
-    noise_log_sd: tuple[float, float],
-    concentration_median: float,
-    concentration_log_sd: float,
-    second_peak_ratio: tuple[float, float],
-) -> _Model:
-    """Check the arguments of :func:`simulate_recording` and draw everything but the noise."""
-    if int(n_neurons) != n_neurons or n_neurons < N_SPONT_PCS:
-        raise ValueError(f"n_neurons: expected an integer >= {N_SPONT_PCS}, got {n_neurons!r}")
-    if int(n_trials) != n_trials or n_trials < 1:
-        raise ValueError(f"n_trials: expected a positive integer, got {n_trials!r}")
-    if int(seed) != seed or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    for name, value in [
-        ("mean_snr", mean_snr),
-        ("snr_shape", snr_shape),
-        ("concentration_median", concentration_median),
-    ]:
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    for name, value in [
-        ("jitter_deg", jitter_deg),
-        ("gain_sd", gain_sd),
-        ("shared_decay", shared_decay),
-        ("concentration_log_sd", concentration_log_sd),
-    ]:
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
-    for name, value in [
-        ("gain_running_correlation", gain_running_correlation),
-        ("shared_fraction", shared_fraction),
-    ]:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
-    if int(n_shared) != n_shared or n_shared < 1:
-        raise ValueError(f"n_shared: expected a positive integer, got {n_shared!r}")
-    noise_log_sd = _check_range("noise_log_sd", noise_log_sd, 1e-3, 3.0)
-    second_peak_ratio = _check_range("second_peak_ratio", second_peak_ratio, 0.0, 1.0)
-    n_neurons, n_trials, n_shared, seed = int(n_neurons), int(n_trials), int(n_shared), int(seed)
+@dataclasses.dataclass
+class _Model:
+    """Every draw of one recording that is not per-block noise (module docstring).
+    ``seeds_blocks``: one seed per block of ``NEURONS_PER_BLOCK`` neurons' noise."""
 
-    seeds_trials, seeds_neurons, seeds_noise = np.random.SeedSequence(seed).spawn(3)
-    n_blocks = -(-n_neurons // NEURONS_PER_BLOCK)
-    seeds_blocks = seeds_noise.spawn(n_blocks)
+    settings: SimulationSettings
+    seeds_blocks: list
+    trials: _Trials
+    neurons: _Neurons
 
-    # trials, in presentation order
-    rng = np.random.default_rng(seeds_trials)
+
+def _draw_trials(rng: np.random.Generator, settings: SimulationSettings) -> _Trials:
+    """Angles, jitter, running and gain, shared factors and timing, in this order of draws."""
+    n_trials = settings.n_trials
     istim = rng.uniform(0.0, 2.0 * np.pi, n_trials)
     istim[istim >= 2.0 * np.pi] = 0.0
-    jitter_rad = np.deg2rad(jitter_deg)
-    jitter = rng.normal(0.0, jitter_rad, n_trials)
+    jitter = rng.normal(0.0, np.deg2rad(settings.jitter_deg), n_trials)
     running_state = _running_state(rng, n_trials)
     run = RUNNING_SCALE_CM_S * np.maximum(running_state, 0.0)
+    correlation, gain_sd = settings.gain_running_correlation, settings.gain_sd
     log_gain = gain_sd * (
-        gain_running_correlation * running_state
-        + np.sqrt(1.0 - gain_running_correlation**2) * rng.standard_normal(n_trials)
+        correlation * running_state
+        + np.sqrt(1.0 - correlation**2) * rng.standard_normal(n_trials)
     )
     gain = np.exp(log_gain - 0.5 * gain_sd**2)
-    factors_trials = rng.standard_normal((n_shared, n_trials))
-    factors_spont = rng.standard_normal((n_shared, N_SPONT_FRAMES))
+    factors_trials = rng.standard_normal((settings.n_shared, n_trials))
+    factors_spont = rng.standard_normal((settings.n_shared, N_SPONT_FRAMES))
     frametimes, stimtimes, camtimes = _timing(rng, n_trials)
+    return _Trials(
+        istim, jitter, gain, run, factors_trials, factors_spont, frametimes, stimtimes, camtimes
+    )
 
-    # neurons
-    rng = np.random.default_rng(seeds_neurons)
+
+def _draw_neurons(rng: np.random.Generator, settings: SimulationSettings) -> _Neurons:
+    """Tuning, noise and position of every neuron, then the noise level that gives each its
+    target SNR (module docstring, "Signal-to-noise calibration")."""
+    n_neurons, n_shared = settings.n_neurons, settings.n_shared
     preferred = rng.uniform(0.0, 2.0 * np.pi, n_neurons)
     preferred[preferred >= 2.0 * np.pi] = 0.0
     concentration = np.clip(
-        concentration_median * np.exp(concentration_log_sd * rng.standard_normal(n_neurons)),
+        settings.concentration_median
+        * np.exp(settings.concentration_log_sd * rng.standard_normal(n_neurons)),
         *CONCENTRATION_RANGE,
     )
-    ratio = rng.uniform(*second_peak_ratio, n_neurons)
+    ratio = rng.uniform(*settings.second_peak_ratio, n_neurons)
     amplitude = np.exp(AMPLITUDE_LOG_SD * rng.standard_normal(n_neurons))
-    snr_target = mean_snr * rng.gamma(snr_shape, 1.0 / snr_shape, n_neurons)
-    log_sd = rng.uniform(*noise_log_sd, n_neurons)
+    snr_target = settings.mean_snr * rng.gamma(
+        settings.snr_shape, 1.0 / settings.snr_shape, n_neurons
+    )
+    log_sd = rng.uniform(*settings.noise_log_sd, n_neurons)
     loading = rng.standard_normal((n_neurons, n_shared))
-    loading *= np.arange(1, n_shared + 1) ** (-0.5 * shared_decay)
+    loading *= np.arange(1, n_shared + 1) ** (-0.5 * settings.shared_decay)
     loading /= np.linalg.norm(loading, axis=1, keepdims=True)
     ypix = rng.integers(0, FIELD_PIXELS, n_neurons)
     xpix = rng.integers(0, FIELD_PIXELS, n_neurons)
     plane = rng.integers(0, N_PLANES, n_neurons)
+    baseline, noise_sd, snr = _calibrate_noise(
+        settings, concentration, ratio, amplitude, log_sd, snr_target
+    )
+    return _Neurons(
+        preferred, concentration, ratio, amplitude, log_sd, loading, ypix, xpix, plane,
+        baseline, noise_sd, snr,
+    )
 
-    # SNR calibration (module docstring): signal variance, and the variance that the gain and
-    # the jitter add around the mean curve, both per unit amplitude squared
+
+def _calibrate_noise(settings, concentration, ratio, amplitude, log_sd, snr_target):
+    """Baseline b_i, noise sd and achieved SNR (N,) of every neuron: the target SNR capped at
+    ``SNR_CAP_FRACTION`` of the largest that the gain and the jitter allow."""
+    # signal variance, and the variance that the gain and the jitter add around the mean curve,
+    # both per unit amplitude squared
+    jitter_rad = np.deg2rad(settings.jitter_deg)
     coefficients = _harmonic_coefficients(concentration, ratio, jitter_rad)
     coefficients_unjittered = _harmonic_coefficients(concentration, ratio, 0.0)
     signal_var = 0.5 * np.sum(coefficients[1:] ** 2, axis=0)
     mean_square = coefficients_unjittered[0] ** 2 + 0.5 * np.sum(
         coefficients_unjittered[1:] ** 2, axis=0
     )
-    drive_noise_var = np.exp(gain_sd**2) * mean_square - signal_var - coefficients[0] ** 2
-    drive_noise_var = np.maximum(drive_noise_var, 0.0)
+    drive_noise_var = np.exp(settings.gain_sd**2) * mean_square - signal_var
+    drive_noise_var = np.maximum(drive_noise_var - coefficients[0] ** 2, 0.0)
     with np.errstate(divide="ignore"):
         snr_cap = SNR_CAP_FRACTION * signal_var / drive_noise_var
     snr = np.minimum(snr_target, snr_cap)
-    noise_var = amplitude**2 * (signal_var / snr - drive_noise_var)
-    noise_sd = np.sqrt(noise_var)
+    noise_sd = np.sqrt(amplitude**2 * (signal_var / snr - drive_noise_var))
     baseline = noise_sd / np.sqrt(np.expm1(log_sd**2))
+    return baseline, noise_sd, snr
 
-    knobs = {
-        "mean_snr": float(mean_snr),
-        "snr_shape": float(snr_shape),
-        "jitter_deg": float(jitter_deg),
-        "gain_sd": float(gain_sd),
-        "gain_running_correlation": float(gain_running_correlation),
-        "n_shared": n_shared,
-        "shared_fraction": float(shared_fraction),
-        "shared_decay": float(shared_decay),
-        "noise_log_sd": list(noise_log_sd),
-        "concentration_median": float(concentration_median),
-        "concentration_log_sd": float(concentration_log_sd),
-        "second_peak_ratio": list(second_peak_ratio),
-    }
+
+def _draw_model(settings: SimulationSettings) -> _Model:
+    """Draw everything but the per-block noise, from independent streams of ``settings.seed``
+    for the trials, the neurons and the noise."""
+    seeds_trials, seeds_neurons, seeds_noise = np.random.SeedSequence(settings.seed).spawn(3)
+    n_blocks = -(-settings.n_neurons // NEURONS_PER_BLOCK)
     return _Model(
-        n_neurons=n_neurons,
-        n_trials=n_trials,
-        seed=seed,
-        knobs=knobs,
-        seeds_blocks=seeds_blocks,
-        istim=istim,
-        jitter=jitter,
-        gain=gain,
-        run=run,
-        factors_trials=factors_trials,
-        factors_spont=factors_spont,
-        frametimes=frametimes,
-        stimtimes=stimtimes,
-        camtimes=camtimes,
-        preferred=preferred,
-        concentration=concentration,
-        ratio=ratio,
-        amplitude=amplitude,
-        log_sd=log_sd,
-        loading=loading,
-        ypix=ypix,
-        xpix=xpix,
-        plane=plane,
-        baseline=baseline,
-        noise_sd=noise_sd,
-        snr=snr,
+        settings=settings,
+        seeds_blocks=seeds_noise.spawn(n_blocks),
+        trials=_draw_trials(np.random.default_rng(seeds_trials), settings),
+        neurons=_draw_neurons(np.random.default_rng(seeds_neurons), settings),
     )
 
 
@@ -404,19 +429,20 @@ def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
     numpy arrays or HDF5 datasets. Returns ``mean_spont``, ``std_spont`` (N,) and the Gram
     matrix Zᵀ Z (F, F) of the z-scored spontaneous frames, all float64.
     """
-    n_neurons, n_trials = model.n_neurons, model.n_trials
-    log_sd = model.log_sd
+    settings, trials, neurons = model.settings, model.trials, model.neurons
+    n_neurons, n_trials = settings.n_neurons, settings.n_trials
+    log_sd = neurons.log_sd
     mean_spont = np.empty(n_neurons)
     std_spont = np.empty(n_neurons)
     gram = np.zeros((N_SPONT_FRAMES, N_SPONT_FRAMES))
-    phase = model.istim + model.jitter
+    phase = trials.istim + trials.jitter
     cos_phase, sin_phase = np.cos(phase), np.sin(phase)
-    shared_fraction = model.knobs["shared_fraction"]
+    shared_fraction = settings.shared_fraction
     shared_scale = log_sd * np.sqrt(shared_fraction)
     private_scale = log_sd * np.sqrt(1.0 - shared_fraction)
-    log_offset = np.log(model.baseline) - 0.5 * log_sd**2
-    second_peak = model.ratio * np.exp(-2.0 * model.concentration)
-    concentration, amplitude, loading = model.concentration, model.amplitude, model.loading
+    log_offset = np.log(neurons.baseline) - 0.5 * log_sd**2
+    second_peak = neurons.ratio * np.exp(-2.0 * neurons.concentration)
+    concentration, amplitude, loading = neurons.concentration, neurons.amplitude, neurons.loading
     # buffers reused across blocks (fresh 40 MB temporaries cost more in page faults than the
     # arithmetic)
     block_size = min(NEURONS_PER_BLOCK, n_neurons)
@@ -426,8 +452,8 @@ def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
     buffer_spont = np.empty((block_size, N_SPONT_FRAMES))
     buffer_spont_private = np.empty((block_size, N_SPONT_FRAMES))
     blocks = zip(_neuron_blocks(n_neurons), model.seeds_blocks, strict=True)
-    for rows, seeds_block in tqdm(
-        blocks, total=len(model.seeds_blocks), desc="simulate", unit="block", disable=not progress
+    for rows, seeds_block in logs.progress(
+        blocks, total=len(model.seeds_blocks), desc="simulate", unit="block", enabled=progress
     ):
         n_rows = rows.stop - rows.start
         drive, noise = buffer_drive[:n_rows], buffer_noise[:n_rows]
@@ -439,8 +465,8 @@ def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
 
         # first peak exp(κ(cos x − 1)) ≥ exp(−2κ) > 0, so the second, exp(κ(−cos x − 1)), is
         # exp(−2κ) / first: one division instead of a second exp
-        np.outer(np.cos(model.preferred[rows]), cos_phase, out=noise)
-        np.outer(np.sin(model.preferred[rows]), sin_phase, out=drive)
+        np.outer(np.cos(neurons.preferred[rows]), cos_phase, out=noise)
+        np.outer(np.sin(neurons.preferred[rows]), sin_phase, out=drive)
         noise += drive
         noise -= 1.0
         noise *= concentration[rows, None]
@@ -448,9 +474,9 @@ def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
         np.divide(second_peak[rows, None], noise, out=drive)
         drive += noise
         drive *= amplitude[rows, None]
-        drive *= model.gain
+        drive *= trials.gain
 
-        np.matmul(loading[rows], model.factors_trials, out=noise)
+        np.matmul(loading[rows], trials.factors_trials, out=noise)
         noise *= shared_scale[rows, None]
         private *= private_scale[rows, None]
         noise += private
@@ -459,7 +485,7 @@ def _simulate_neurons(model: _Model, sresp, spont_z, *, progress: bool = False):
         drive += noise
         sresp[rows] = drive
 
-        np.matmul(loading[rows], model.factors_spont, out=spont)
+        np.matmul(loading[rows], trials.factors_spont, out=spont)
         spont *= shared_scale[rows, None]
         private_spont *= private_scale[rows, None]
         spont += private_spont
@@ -498,39 +524,28 @@ def _spont_pcs(spont_z, gram: np.ndarray, n_neurons: int) -> tuple[np.ndarray, n
     return u_spont, projections * scale[:, None]
 
 
-def _info(model: _Model) -> str:
+def _info(settings: SimulationSettings) -> str:
     return (
-        f"simulated by v1rsa.simulate.simulate_recording(n_neurons={model.n_neurons}, "
-        f"n_trials={model.n_trials}, seed={model.seed}, "
-        + ", ".join(f"{key}={value!r}" for key, value in model.knobs.items())
+        f"simulated by v1rsa.simulate.simulate_recording(n_neurons={settings.n_neurons}, "
+        f"n_trials={settings.n_trials}, seed={settings.seed}, "
+        + ", ".join(f"{key}={value!r}" for key, value in settings.knobs().items())
         + "); not a real recording"
     )
 
 
-def _xyz(model: _Model) -> np.ndarray:
+def _xyz(neurons: _Neurons) -> np.ndarray:
     return np.stack(
-        [model.xpix * PIXEL_UM, model.ypix * PIXEL_UM, model.plane * PLANE_SPACING_UM]
+        [neurons.xpix * PIXEL_UM, neurons.ypix * PIXEL_UM, neurons.plane * PLANE_SPACING_UM]
     ).astype(np.float64)
 
 
 def simulate_recording(
-    n_neurons: int = 23589,
-    n_trials: int = 4598,
-    seed: int = 0,
+    n_neurons: int = SimulationSettings.n_neurons,
+    n_trials: int = SimulationSettings.n_trials,
+    seed: int = SimulationSettings.seed,
     *,
-    mean_snr: float = 0.1,
-    snr_shape: float = 1.5,
-    jitter_deg: float = 0.8,
-    gain_sd: float = 0.2,
-    gain_running_correlation: float = 0.5,
-    n_shared: int = 64,
-    shared_fraction: float = 0.3,
-    shared_decay: float = 1.0,
-    noise_log_sd: tuple[float, float] = (0.6, 1.2),
-    concentration_median: float = 5.0,
-    concentration_log_sd: float = 0.5,
-    second_peak_ratio: tuple[float, float] = (0.3, 0.95),
     progress: bool = False,
+    **knobs,
 ) -> tuple[dict, xr.Dataset]:
     """Simulate one static-grating recording (the generative model is in the module docstring).
 
@@ -539,65 +554,44 @@ def simulate_recording(
     frames, ``u_spont`` (n_neurons, 128), ``v_spont`` (128, 910), positions and timing), and
     ``truth`` the ground truth: per-neuron tuning and noise parameters along ``neuron``,
     per-trial angle, jitter, gain and shared factors along ``trial``, every knob in ``attrs``.
-    n_neurons must be at least 128 (the number of spontaneous PCs). ``progress``: a tqdm bar
-    over blocks of neurons. Memory: ``sresp`` and the (N, 910) spontaneous frames in float64;
-    :func:`simulate_to_hdf5` writes the same recording without holding either.
+    ``knobs``: the generative model's, as the fields of :class:`SimulationSettings` (defaults
+    and checks there); n_neurons must be at least 128 (the number of spontaneous PCs).
+    ``progress``: report progress over blocks of neurons (:func:`v1rsa.logs.progress`).
+    Memory: ``sresp`` and the (N, 910) spontaneous frames in float64; :func:`simulate_to_hdf5`
+    writes the same recording without holding either.
     """
-    model = _draw_model(
-        n_neurons,
-        n_trials,
-        seed,
-        mean_snr=mean_snr,
-        snr_shape=snr_shape,
-        jitter_deg=jitter_deg,
-        gain_sd=gain_sd,
-        gain_running_correlation=gain_running_correlation,
-        n_shared=n_shared,
-        shared_fraction=shared_fraction,
-        shared_decay=shared_decay,
-        noise_log_sd=noise_log_sd,
-        concentration_median=concentration_median,
-        concentration_log_sd=concentration_log_sd,
-        second_peak_ratio=second_peak_ratio,
-    )
+    settings = SimulationSettings(n_neurons, n_trials, seed, **knobs)
+    model = _draw_model(settings)
+    n_neurons, trials, neurons = settings.n_neurons, model.trials, model.neurons
     # One BLAS thread: the work is element-wise and single-threaded anyway; threaded BLAS
     # gains little here, stalls LAPACK's eigensolver by orders of magnitude when cores are
     # shared (parallel Snakemake jobs), and may round differently with the thread count.
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        sresp = np.empty((model.n_neurons, model.n_trials))
-        spont_z = np.empty((model.n_neurons, N_SPONT_FRAMES))
+        sresp = np.empty((n_neurons, settings.n_trials))
+        spont_z = np.empty((n_neurons, N_SPONT_FRAMES))
         mean_spont, std_spont, gram = _simulate_neurons(model, sresp, spont_z, progress=progress)
-        u_spont, v_spont = _spont_pcs(spont_z, gram, model.n_neurons)
+        u_spont, v_spont = _spont_pcs(spont_z, gram, n_neurons)
         del spont_z
 
-    stat = np.empty(model.n_neurons, dtype=object)
-    for i in range(model.n_neurons):
-        stat[i] = {"med": np.array([model.ypix[i], model.xpix[i]], dtype=np.int64)}
+    stat = np.empty(n_neurons, dtype=object)
+    for i in range(n_neurons):
+        stat[i] = {"med": np.array([neurons.ypix[i], neurons.xpix[i]], dtype=np.int64)}
     raw = {
         "sresp": sresp,
-        "istim": model.istim,
+        "istim": trials.istim,
         "mean_spont": mean_spont,
         "std_spont": std_spont,
         "u_spont": u_spont,
         "v_spont": v_spont,
         "stat": stat,
-        "xyz": _xyz(model),
-        "run": model.run,
-        "stimtimes": model.stimtimes,
-        "frametimes": model.frametimes,
-        "camtimes": model.camtimes,
-        "info": _info(model),
+        "xyz": _xyz(neurons),
+        "run": trials.run,
+        "stimtimes": trials.stimtimes,
+        "frametimes": trials.frametimes,
+        "camtimes": trials.camtimes,
+        "info": _info(settings),
     }
     return raw, _ground_truth(model)
-
-
-#: the generative model's knobs and their defaults: the keyword-only arguments of
-#: simulate_recording, which simulate_to_hdf5 takes as **knobs
-_DEFAULT_KNOBS = {
-    name: parameter.default
-    for name, parameter in inspect.signature(simulate_recording).parameters.items()
-    if parameter.kind is parameter.KEYWORD_ONLY and name != "progress"
-}
 
 
 def hdf5_chunk_neurons(n_neurons: int, n_trials: int) -> int:
@@ -630,14 +624,16 @@ def simulate_to_hdf5(
     ``u_spont`` and the shared loadings the largest), never N × T. Returns the ground truth.
     """
     path = Path(path)
-    model = _draw_model(n_neurons, n_trials, seed, **{**_DEFAULT_KNOBS, **knobs})
-    n_neurons, n_trials = model.n_neurons, model.n_trials
+    settings = SimulationSettings(n_neurons, n_trials, seed, **knobs)
+    model = _draw_model(settings)
+    n_neurons, n_trials = settings.n_neurons, settings.n_trials
+    trials, neurons = model.trials, model.neurons
     chunk_rows = hdf5_chunk_neurons(n_neurons, n_trials)
     with (
         threadpoolctl.threadpool_limits(1, user_api="blas"),
         atomic_path(path) as tmp,
         h5py.File(tmp, "w") as file,
-        tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as scratch_dir,
+        temporary_folder(path) as scratch_dir,
         h5py.File(Path(scratch_dir) / "spont_z.h5", "w") as scratch,
     ):
         sresp = file.create_dataset(
@@ -652,33 +648,34 @@ def simulate_to_hdf5(
         mean_spont, std_spont, gram = _simulate_neurons(model, sresp, spont_z, progress=progress)
         u_spont, v_spont = _spont_pcs(spont_z, gram, n_neurons)
         arrays = {
-            "istim": model.istim,
+            "istim": trials.istim,
             "mean_spont": mean_spont,
             "std_spont": std_spont,
             "u_spont": u_spont,
             "v_spont": v_spont,
-            "xyz": _xyz(model),
-            "run": model.run,
-            "stimtimes": model.stimtimes,
-            "frametimes": model.frametimes,
-            "camtimes": model.camtimes,
+            "xyz": _xyz(neurons),
+            "run": trials.run,
+            "stimtimes": trials.stimtimes,
+            "frametimes": trials.frametimes,
+            "camtimes": trials.camtimes,
         }
         for key, value in arrays.items():
             file.create_dataset(key, data=value)
         file.create_group("stat").create_dataset(
-            "med", data=np.stack([model.ypix, model.xpix], axis=1).astype(np.int64)
+            "med", data=np.stack([neurons.ypix, neurons.xpix], axis=1).astype(np.int64)
         )
-        file.create_dataset("info", data=_info(model), dtype=h5py.string_dtype())
+        file.create_dataset("info", data=_info(settings), dtype=h5py.string_dtype())
     return _ground_truth(model)
 
 
 def _ground_truth(model: _Model) -> xr.Dataset:
     """The ground truth of a drawn recording (see :func:`simulate_recording`)."""
-    seed, knobs, loading = model.seed, model.knobs, model.loading
-    preferred, concentration, ratio = model.preferred, model.concentration, model.ratio
-    amplitude, baseline, snr = model.amplitude, model.baseline, model.snr
-    log_sd, noise_sd, factors_trials = model.log_sd, model.noise_sd, model.factors_trials
-    istim, jitter, gain = model.istim, model.jitter, model.gain
+    seed, knobs = model.settings.seed, model.settings.knobs()
+    neurons, trials, loading = model.neurons, model.trials, model.neurons.loading
+    preferred, concentration, ratio = neurons.preferred, neurons.concentration, neurons.ratio
+    amplitude, baseline, snr = neurons.amplitude, neurons.baseline, neurons.snr
+    log_sd, noise_sd, factors_trials = neurons.log_sd, neurons.noise_sd, trials.factors_trials
+    istim, jitter, gain = trials.istim, trials.jitter, trials.gain
     n_neurons, n_trials = preferred.size, istim.size
     half_width = np.rad2deg(np.arccos(np.clip(1.0 + np.log(0.5) / concentration, -1.0, 1.0)))
     attrs = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -105,13 +107,43 @@ def save_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> None:
         torch.save(state, file)
 
 
-def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
-    """Load weights saved by :func:`save_state_dict` into ``module`` (``weights_only=True``).
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """The weights saved in ``path`` (``torch.save(model.state_dict(), path)``), on the CPU.
 
-    Raises ``ValueError`` naming the file when the weights do not fit the architecture.
+    Read with ``torch.load(weights_only=True)``: tensors and plain containers only, so nothing in
+    the file can run. Raises ``ValueError`` naming the file when it holds anything else (e.g. a
+    whole pickled model) or is not a torch file; the message never suggests loading it unsafely.
     """
     path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's own message advises weights_only=False, which would run what the file holds:
+        # neither repeated nor chained (from None)
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if refused is None:
+            raise ValueError(f"{path}: not a file written by torch.save (it cannot be "
+                             "unpickled)") from None
+        raise ValueError(
+            f"{path}: refused: the file holds Python objects other than tensors (it asks for "
+            f"{refused[1]}), which could run code when loaded. Save only the weights: "
+            "torch.save(model.state_dict(), path)") from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{path}: not a file written by torch.save ({err})") from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state_dict (a dict of "
+                         "tensors); save it with torch.save(model.state_dict(), path)")
+    return state
+
+
+def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
+    """Load weights saved by :func:`save_state_dict` into ``module`` (:func:`read_state_dict`).
+
+    Raises ``ValueError`` naming the file when it cannot be read safely or the weights do not
+    fit the architecture.
+    """
+    path = Path(path)
+    state = read_state_dict(path)
     try:
         module.load_state_dict(state)
     except RuntimeError as err:

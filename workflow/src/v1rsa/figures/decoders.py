@@ -1,9 +1,9 @@
 """Figures of the orientation decoders: predictions, errors, training, weights and scaling.
 
-- decoded vs true orientation on the test stimuli, with the identity line;
+- decoded vs true orientation on the held-out stimuli, with the identity line;
 - the signed circular error against the true orientation: the regression decoder's errors pile
   up near 0°/360° (it cannot know they are the same angle), the circular one's do not;
-- train and test loss per iteration;
+- train and held-out loss per iteration;
 - the first-layer weights (hidden units × neurons), neurons sorted by preferred orientation, as
   the course shows them;
 - the ridge decoder's error against the number of neurons and of training trials, with the fit
@@ -48,12 +48,13 @@ def signed_error_deg(predicted_deg, true_deg, period: float = 360.0) -> np.ndarr
 
 def plot_decoded_vs_true(ax, true_deg, predicted_deg, *, period: float = 360.0,
                          title: str | None = None) -> None:
-    """Test stimuli as dots (decoded vs true orientation, degrees) and the identity line."""
+    """Held-out stimuli as dots (decoded vs true orientation, degrees) and the identity
+    line."""
     predicted_deg = np.asarray(predicted_deg, dtype=np.float64)
     ax.plot([0, period], [0, period], color=style.TRUTH_COLOUR, linewidth=0.8, linestyle="--",
             label="identity")
     ax.scatter(np.mod(true_deg, period), predicted_deg, s=6, alpha=0.6, linewidths=0,
-               color=style.PALETTE[0], rasterized=True, label="test stimuli")
+               color=style.PALETTE[0], rasterized=True, label=f"{style.HELD_OUT} stimuli")
     step = 90.0 if period > 180 else 45.0
     style.orientation_axis(ax, "x", high=period, step=step, label="true orientation (°)")
     # a regression decoder's raw output may leave [0, period): show it as it is
@@ -67,13 +68,14 @@ def plot_decoded_vs_true(ax, true_deg, predicted_deg, *, period: float = 360.0,
 
 def plot_error_vs_true(ax, true_deg, predicted_deg, *, period: float = 360.0,
                        bin_width_deg: float = 30.0) -> None:
-    """Signed circular error of each test stimulus against its true orientation, with the
-    median absolute error per ``bin_width_deg`` bin (a line) and zero (dashed)."""
+    """Signed circular error of each held-out stimulus against its true orientation, zero
+    (dashed), and per ``bin_width_deg`` bin a band of ± the median absolute error: half the
+    stimuli of the bin lie inside it (the band's half-width is the median |error|)."""
     true_deg = np.mod(np.asarray(true_deg, dtype=np.float64), period)
     error = signed_error_deg(predicted_deg, true_deg, period)
     ax.axhline(0.0, color=style.TRUTH_COLOUR, linewidth=0.8, linestyle="--")
     ax.scatter(true_deg, error, s=6, alpha=0.6, linewidths=0, color=style.PALETTE[0],
-               rasterized=True, label="test stimuli")
+               rasterized=True, label=f"{style.HELD_OUT} stimuli")
     edges = np.arange(0.0, period + bin_width_deg / 2, bin_width_deg)
     index = np.clip(np.digitize(true_deg, edges) - 1, 0, edges.size - 2)
     centres, medians = [], []
@@ -81,8 +83,11 @@ def plot_error_vs_true(ax, true_deg, predicted_deg, *, period: float = 360.0,
         if np.any(index == b):
             centres.append((edges[b] + edges[b + 1]) / 2)
             medians.append(np.median(np.abs(error[index == b])))
-    ax.plot(centres, medians, color=style.PALETTE[1], marker="o", markersize=3,
-            label=f"median |error| ({bin_width_deg:g}° bins)")
+    centres, medians = np.asarray(centres), np.asarray(medians)
+    ax.fill_between(centres, -medians, medians, color=style.PALETTE[1], alpha=0.25,
+                    linewidth=0, label=f"± median |error| ({bin_width_deg:g}° bins)")
+    for sign in (-1.0, 1.0):
+        ax.plot(centres, sign * medians, color=style.PALETTE[1], linewidth=1.0)
     step = 90.0 if period > 180 else 45.0
     style.orientation_axis(ax, "x", high=period, step=step, label="true orientation (°)")
     ax.set_ylim(-period / 2, period / 2)
@@ -95,7 +100,7 @@ def plot_loss_curves(ax, history: pd.DataFrame, *, ylabel: str = "loss",
     """Loss per iteration for each split of ``history`` (columns ``epoch``, ``split``,
     ``loss``), on a log scale when the loss is positive."""
     for split, rows in history.groupby("split", sort=False):
-        ax.plot(rows["epoch"], rows["loss"], label=str(split),
+        ax.plot(rows["epoch"], rows["loss"], label=style.SPLIT_LABELS.get(str(split), split),
                 color=style.SPLIT_COLOURS.get(str(split)))
     if (history["loss"] > 0).all():
         style.log_axis(ax, "y")

@@ -98,7 +98,7 @@ def plot_training_loss(ax, history: pd.DataFrame) -> None:
     """Loss per iteration for each split (columns ``iteration``, ``split``, ``loss``)."""
     step = "iteration" if "iteration" in history else "epoch"
     for split, rows in history.groupby("split", sort=False):
-        ax.plot(rows[step], rows["loss"], label=str(split),
+        ax.plot(rows[step], rows["loss"], label=style.SPLIT_LABELS.get(str(split), split),
                 color=style.SPLIT_COLOURS.get(str(split)))
     if (history["loss"] > 0).all():
         style.log_axis(ax, "y")

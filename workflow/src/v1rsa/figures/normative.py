@@ -63,31 +63,38 @@ def filters_figure(before, after, names=HANDMADE_NAMES, *,
 def plot_training_curves(ax_loss, ax_accuracy, history: pd.DataFrame, *,
                          test_accuracy: float | None = None) -> None:
     """Loss and accuracy per epoch for each split of ``history`` (columns ``epoch``,
-    ``split``, ``loss``, ``accuracy``), with the held-out test accuracy and chance (0.5)."""
+    ``split``, ``loss``, ``accuracy``; validation gratings drawn as "held-out"), with the
+    accuracy after training on a second set of held-out gratings, and chance (0.5)."""
     for split, rows in history.groupby("split", sort=False):
         colour = style.SPLIT_COLOURS.get(str(split))
-        ax_loss.plot(rows["epoch"], rows["loss"], marker="o", markersize=3, label=str(split),
+        label = style.SPLIT_LABELS.get(str(split), str(split))
+        ax_loss.plot(rows["epoch"], rows["loss"], marker="o", markersize=3, label=label,
                      color=colour)
         ax_accuracy.plot(rows["epoch"], rows["accuracy"], marker="o", markersize=3,
-                         label=str(split), color=colour)
+                         label=label, color=colour)
     ax_loss.set_ylabel("loss (binary cross-entropy)")
     ax_accuracy.axhline(0.5, color="0.5", linestyle=":", linewidth=1, label="chance")
     if test_accuracy is not None:
         ax_accuracy.axhline(test_accuracy, color=style.TRUTH_COLOUR, linestyle="--", linewidth=1,
-                            label=f"held-out test: {test_accuracy:.3f}")
+                            label=f"after training, new {style.HELD_OUT} gratings: "
+                                  f"{test_accuracy:.3f}")
     ax_accuracy.set_ylim(0.4, 1.02)
     ax_accuracy.set_ylabel("accuracy (fraction correct)")
     for ax in (ax_loss, ax_accuracy):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        ax.legend()
 
 
 @style.styled
 def training_figure(history: pd.DataFrame, test_accuracy: float | None = None):
     """Loss (left) and accuracy (right) per epoch (:func:`plot_training_curves`)."""
-    fig, axes = style.figure(2.8, 1, 2)
+    fig, axes = style.figure(3.1, 1, 2)
     plot_training_curves(axes[0, 0], axes[0, 1], history, test_accuracy=test_accuracy)
+    # one legend under both panels, clear of the curves
+    legend = {}
+    for ax in axes[0]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=len(legend))
     return fig
 
 

@@ -184,3 +184,93 @@ def rdm_figures(v1, network, *, network_name: str,
         "rows": rows_figure(rdms, methods, orientation, at_deg,
                             title=f"RDM rows: V1 and the {network_name}"),
     }
+
+
+def plot_rdm_matrix(ax, rdm, labels: Sequence | None = None, *, vmin: float | None = None,
+                    vmax: float | None = None, colorbar_label: str | None = "dissimilarity",
+                    title: str | None = None, max_labels: int = 30):
+    """Any RDM as an image over its conditions, for stimuli of any kind (not only orientation).
+
+    rdm: (n, n); labels: (n,) names of the conditions, shown as tick labels when there are at
+    most ``max_labels`` (else every ⌈n / max_labels⌉-th). Sequential colours from ``vmin`` to
+    ``vmax`` (default the RDM's off-diagonal range) and a colour bar labelled
+    ``colorbar_label`` (None for none). Returns the image.
+    """
+    rdm = np.asarray(rdm, dtype=np.float64)
+    if rdm.ndim != 2 or rdm.shape[0] != rdm.shape[1]:
+        raise ValueError(f"rdm: expected a square (n, n) matrix, got shape {rdm.shape}")
+    n = rdm.shape[0]
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"labels: expected {n} labels, one per condition, got {len(labels)}")
+    off_diagonal = rdm[~np.eye(n, dtype=bool)] if n > 1 else rdm.ravel()
+    vmin = float(off_diagonal.min()) if vmin is None else vmin
+    vmax = float(off_diagonal.max()) if vmax is None else vmax
+    image = ax.imshow(rdm, cmap=style.DISSIMILARITY_CMAP, vmin=vmin, vmax=vmax)
+    if labels is not None:
+        step = int(np.ceil(n / max_labels))
+        ticks = np.arange(0, n, step)
+        names = [str(labels[i]) for i in ticks]
+        ax.set_xticks(ticks, names, rotation=90)
+        ax.set_yticks(ticks, names)
+    else:
+        ax.set_xlabel("condition")
+        ax.set_ylabel("condition")
+    if colorbar_label is not None:
+        ax.figure.colorbar(image, ax=ax, shrink=0.8, label=colorbar_label)
+    if title:
+        ax.set_title(title)
+    return image
+
+
+def mds_embedding(rdm, n_components: int = 2, *, seed: int = 0) -> np.ndarray:
+    """Metric multidimensional scaling of an RDM taken as distances (scikit-learn's MDS on the
+    precomputed matrix, classical-MDS start). Returns (n, n_components) float64 coordinates
+    whose distances approximate ``rdm``. Needs scikit-learn (``pip install scikit-learn``)."""
+    rdm = np.asarray(rdm, dtype=np.float64)
+    if rdm.ndim != 2 or rdm.shape[0] != rdm.shape[1] or rdm.shape[0] < 2:
+        raise ValueError(f"rdm: expected a square (n, n) matrix with n >= 2, got {rdm.shape}")
+    if not np.isfinite(rdm).all() or np.any(rdm < 0) or not np.allclose(rdm, rdm.T):
+        raise ValueError("rdm: MDS needs finite, non-negative, symmetric dissimilarities (a "
+                         "cross-validated RDM can be negative: clip it at 0 first)")
+    try:
+        import inspect
+
+        from sklearn.manifold import MDS
+    except ImportError as err:
+        raise ImportError("mds_embedding needs scikit-learn: pip install scikit-learn "
+                          "(or v1rsa[workflow])") from err
+    parameters = inspect.signature(MDS).parameters
+    if "metric_mds" in parameters:  # scikit-learn ≥ 1.8
+        mds = MDS(n_components, metric_mds=True, metric="precomputed", init="classical_mds",
+                  random_state=seed)
+    else:
+        mds = MDS(n_components, metric=True, dissimilarity="precomputed", n_init=4,
+                  random_state=seed, normalized_stress="auto")
+    return np.asarray(mds.fit_transform(rdm), dtype=np.float64)
+
+
+def plot_mds(ax, rdm, labels: Sequence | None = None, *, colours=None, seed: int = 0,
+             title: str | None = None, max_labels: int = 40) -> np.ndarray:
+    """The conditions of an RDM as points in 2-d (:func:`mds_embedding`), each labelled.
+
+    labels: (n,) names written beside the points (at most ``max_labels``, evenly spaced, when
+    there are more); colours: (n,) matplotlib colours, or (n,) numbers for the sequential
+    colour map. The axes are the embedding's own units (the RDM's dissimilarity), equal in
+    scale. Returns the (n, 2) coordinates.
+    """
+    coordinates = mds_embedding(rdm, 2, seed=seed)
+    n = coordinates.shape[0]
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"labels: expected {n} labels, one per condition, got {len(labels)}")
+    ax.scatter(coordinates[:, 0], coordinates[:, 1], c=style.PALETTE[0] if colours is None
+               else colours, s=22, zorder=2)
+    if labels is not None:
+        for i in np.arange(0, n, int(np.ceil(n / max_labels))):
+            ax.annotate(str(labels[i]), coordinates[i], xytext=(3, 3),
+                        textcoords="offset points", fontsize=7)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("MDS dimension 1")
+    ax.set_ylabel("MDS dimension 2")
+    if title:
+        ax.set_title(title)
+    return coordinates

@@ -96,17 +96,22 @@ def responsive_units(activations, n_units: int, rng: np.random.Generator) -> np.
 
 
 def plot_unit_tuning(ax, orientation_deg, activations, units, *, title: str | None = None):
-    """Activation of each unit in ``units`` against grating orientation, one line each."""
+    """Activation of each unit in ``units`` against grating orientation, one line each, with a
+    legend below the panel naming each line's unit (its index along the layer's units)."""
     order = np.argsort(orientation_deg)
     orientation_deg = np.asarray(orientation_deg)[order]
     activations = np.asarray(activations)[order]
     for colour, unit in zip(style.colour_cycle(len(units)), units, strict=True):
-        ax.plot(orientation_deg, activations[:, unit], color=colour, linewidth=1.1)
+        ax.plot(orientation_deg, activations[:, unit], color=colour, linewidth=1.1,
+                label=f"unit {unit}")
     low = np.floor(orientation_deg.min() / 45.0) * 45.0
     high = np.ceil(orientation_deg.max() / 45.0) * 45.0
     style.orientation_axis(ax, "x", low=low, high=high, step=45.0,
                            label="grating orientation (°)")
     ax.set_ylabel("activation (a.u.)")
+    if len(units):
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=2, fontsize=6.5,
+                  handlelength=1.2, columnspacing=0.8, borderaxespad=0.0)
     if title:
         ax.set_title(title)
 
@@ -122,7 +127,7 @@ def unit_tuning_figure(layers: Mapping[str, np.ndarray], orientation_deg, *, n_u
     rng = np.random.default_rng(seed)
     n_columns = min(n_columns, len(layers))
     n_rows = int(np.ceil(len(layers) / n_columns))
-    fig, axes = style.figure(2.3 * n_rows + 0.3, n_rows, n_columns)
+    fig, axes = style.figure(3.0 * n_rows + 0.3, n_rows, n_columns)
     for i, ax, name, values in style.panels(axes, layers):
         units = responsive_units(values, n_units, rng)
         plot_unit_tuning(ax, orientation_deg, values, units,

@@ -25,12 +25,17 @@ from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from v1rsa.io import atomic_path  # noqa: E402
+from v1rsa.provenance import PNG_KEY  # noqa: E402
+from v1rsa.provenance import encode as encode_provenance  # noqa: E402
 
 #: Okabe–Ito colours (less the yellow, too faint on white), in the order lines and bars take
 #: them.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-#: Train and held-out curves look the same in every figure.
+#: Train and held-out curves look the same in every figure, and data a model never learnt from
+#: is called "held-out" in every figure, whichever split it comes from.
 SPLIT_COLOURS = {"train": PALETTE[0], "test": PALETTE[1], "validation": PALETTE[1]}
+SPLIT_LABELS = {"train": "train", "test": "held-out", "validation": "held-out"}
+HELD_OUT = "held-out"
 #: The simulator's truth and reference lines.
 TRUTH_COLOUR = "black"
 #: Orientation is circular: 0° and 360° (and −90°/+90° for a grating) get the same colour.
@@ -98,27 +103,33 @@ def figure(height_in: float, nrows: int = 1, ncols: int = 1, *, width_in: float 
 
 @styled
 def save(fig: Figure, png_path: str | os.PathLike, vector_path: str | os.PathLike | None = None,
-         *, dpi: int = DPI) -> None:
+         *, dpi: int = DPI, provenance: Mapping | None = None) -> None:
     """Write ``fig`` as a PNG at ``dpi`` and, when given, a vector copy (PDF or SVG), atomically.
 
     The vector format is the suffix of ``vector_path``. Dates are left out of the files so that
-    reruns write identical bytes.
+    reruns write identical bytes. provenance: a :func:`v1rsa.provenance.record`, kept in each
+    file's metadata (PNG text ``Provenance``, SVG ``description``, PDF ``Subject``).
     """
+    text = None if provenance is None else encode_provenance(provenance)
+    png_metadata = {"Software": None} if text is None else {"Software": None, PNG_KEY: text}
     with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=dpi, metadata=png_metadata)
     if vector_path is not None:
         fmt = os.fspath(vector_path).rsplit(".", 1)[-1].lower()
         if fmt not in VECTOR_FORMATS:
             raise ValueError(f"{vector_path}: a vector copy must end in one of "
                              f"{['.' + f for f in VECTOR_FORMATS]}")
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None}
+        if text is not None:
+            metadata["Subject" if fmt == "pdf" else "Description"] = text
         with atomic_path(vector_path) as tmp:
             fig.savefig(tmp, format=fmt, metadata=metadata)
 
 
 def save_figures(figures: Mapping[str, Figure], paths: Mapping[str, str], *,
-                 dpi: int = DPI) -> None:
-    """Save each named figure to ``paths[name]`` (PNG) and ``paths[name + "_vector"]``.
+                 dpi: int = DPI, provenance: Mapping | None = None, note: str = "") -> None:
+    """Save each named figure to ``paths[name]`` (PNG) and ``paths[name + "_vector"]``, each
+    with ``provenance`` (:func:`save`) and ``note`` above it (:func:`add_note`).
 
     ``paths``: e.g. ``dict(snakemake.output.items())`` of a plot rule. Raises ``KeyError``
     naming a figure that has no PNG path.
@@ -126,7 +137,17 @@ def save_figures(figures: Mapping[str, Figure], paths: Mapping[str, str], *,
     for name, fig in figures.items():
         if name not in paths:
             raise KeyError(f"figure {name!r} has no output path; expected one of {sorted(paths)}")
-        save(fig, paths[name], paths.get(f"{name}_vector"), dpi=dpi)
+        if note:
+            add_note(fig, note)
+        save(fig, paths[name], paths.get(f"{name}_vector"), dpi=dpi, provenance=provenance)
+
+
+@styled
+def add_note(fig: Figure, note: str) -> None:
+    """Print ``note`` as the first line of the figure's title (its suptitle, made if it has
+    none), e.g. that the figure comes from a smoke-size run; the constrained layout makes room."""
+    title = fig.get_suptitle()
+    fig.suptitle(f"{note}\n{title}" if title else note)
 
 
 def panels(axes, items: Mapping):

@@ -10,8 +10,14 @@ The package is split the way the science is (as rsatoolbox splits ``rdm.compare`
 - :mod:`~v1rsa.rsa.permutation`: the permutation test of each candidate against chance, and
   Benjamini–Hochberg FDR control;
 - :mod:`~v1rsa.rsa.ceiling`: the noise ceiling from the reference's own trial folds;
+- :mod:`~v1rsa.rsa.model_comparison`: rsatoolbox's t-tests on bootstrap variances — candidate
+  against candidate, against zero, against the noise ceiling — for one or two resampled factors;
+- :mod:`~v1rsa.rsa.seeds`: a network's training seeds averaged and resampled with the
+  conditions, so a claim about an architecture covers its initialisations;
+- :mod:`~v1rsa.rsa.groups`: several recordings of the same conditions — the between-recording
+  noise ceiling and the dual bootstrap over recordings and conditions;
 - :mod:`~v1rsa.rsa.table`: all of the above for many candidates and comparators, as one
-  Dataset and the tidy table ``rsa.tsv``;
+  Dataset and the tidy tables ``rsa.tsv`` and ``pairwise.tsv``;
 - :mod:`~v1rsa.rsa.leaderboard`: many networks side by side: task accuracy, each layer's
   similarity, the best layer chosen on one trial fold and scored on the others.
 
@@ -45,6 +51,15 @@ from v1rsa.rsa.leaderboard import (
     rank_correlation,
     seeds_table,
 )
+from v1rsa.rsa.model_comparison import (
+    BootstrapSamples,
+    comparison_pairs,
+    dual_bootstrap_variance,
+    pairwise_table,
+    test_noise,
+    test_pairwise,
+    test_zero,
+)
 from v1rsa.rsa.permutation import (
     draw_permutations,
     fdr_bh,
@@ -52,10 +67,28 @@ from v1rsa.rsa.permutation import (
     permutation_p_value,
     permutation_test,
 )
-from v1rsa.rsa.table import cka_table, network_candidates, rsa_table, split_candidate_names
+from v1rsa.rsa.seeds import units_of
+from v1rsa.rsa.table import (
+    MIN_RSA_CONDITIONS,
+    cka_table,
+    network_candidates,
+    pairwise_from_dataset,
+    rsa_table,
+    split_candidate_names,
+)
 
 __all__ = [
     "METHODS",
+    "MIN_RSA_CONDITIONS",
+    "BootstrapSamples",
+    "comparison_pairs",
+    "dual_bootstrap_variance",
+    "pairwise_from_dataset",
+    "pairwise_table",
+    "test_noise",
+    "test_pairwise",
+    "test_zero",
+    "units_of",
     "RSATOOLBOX_METHODS",
     "bootstrap_conditions",
     "cka",

@@ -4,24 +4,33 @@ Exactly rsatoolbox's ``bootstrap_sample_pattern`` + ``eval_bootstrap_pattern``: 
 conditions with replacement; both RDMs are subsampled with the drawn conditions (repeats
 included) and the pairs of a condition with itself are dropped. Such a sample is a multiset, so
 pair (i, j) enters with weight ``c_i · c_j`` (``c`` = how often each condition was drawn).
-Pearson and cosine become weighted sums, all samples at once as matrix products; Spearman ranks
-under weights come from one sort of each vector and prefix sums of the integer weights, in exact
-integer arithmetic (ties share the mean of their weighted rank span, which is what scipy's
-``rankdata(method='average')`` gives the repeated entries); Kendall's τa counts weighted
-concordant minus discordant pairs, also exactly. Samples with fewer than 3 distinct conditions
-are NaN, as in rsatoolbox.
 
-The loops over samples are compiled (numba, ``v1rsa._kernels``) and shared by ``n_threads``
-threads; each sample is computed by one thread in a fixed order, so results do not depend on
-the thread count.
+- Pearson and cosine become weighted sums: with W the (samples × pairs) matrix of pair weights
+  and Y the candidates' upper triangles, Σ w y, Σ w y² and Σ w x y are the matrix products
+  W Yᵀ, W (Y²)ᵀ and (W ∘ x) Yᵀ: the cost grows like a matrix product over candidates.
+- Spearman ranks under weights come from one sort of each vector and prefix sums of the integer
+  weights, in exact integer arithmetic (ties share the mean of their weighted rank span, which
+  is what scipy's ``rankdata(method='average')`` gives the repeated entries): per sample, one
+  pass along each reference's sorted order, then one along each candidate's, which serves every
+  reference at once.
+- Kendall's τa counts weighted concordant minus discordant pairs, also exactly.
+
+Samples with fewer than 3 distinct conditions are NaN, as in rsatoolbox. Several references
+(V1's RDM and its fold RDMs, or several recordings) are compared with the same candidates on
+the same draws in one call.
+
+The work is split into fixed blocks of samples (matrix products on worker threads, BLAS held to
+one thread each) or compiled loops over samples (numba, ``v1rsa._kernels``), each sample
+computed by one thread in a fixed order, so results do not depend on the thread count.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from v1rsa.rsa._arrays import (
     MAX_CONDITIONS_INT64_RANKS,
@@ -30,14 +39,15 @@ from v1rsa.rsa._arrays import (
     _check_method,
     _check_rdm,
     _condition_dtype,
-    _n_from_pairs,
-    _symmetric,
     _tie_group_starts,
     _upper,
 )
 
-# Bootstrap samples per block of work (Pearson and cosine: matrix products on worker threads).
-_BLOCK = 64
+# Bootstrap samples per block of the weighted sums (Pearson, cosine): the block's pair weights
+# (and their products with each reference) are the left operand of one matrix product.
+_SAMPLES_PER_BLOCK = 32
+# Candidates prepared at a time for the Spearman kernel (their sorted orders: 8 bytes a pair).
+_SPEARMAN_CANDIDATES_PER_CALL = 128
 
 
 def draw_bootstrap_indices(n_conditions: int, n_bootstrap: int, rng) -> np.ndarray:
@@ -45,32 +55,46 @@ def draw_bootstrap_indices(n_conditions: int, n_bootstrap: int, rng) -> np.ndarr
     return np.random.default_rng(rng).integers(0, n_conditions, size=(n_bootstrap, n_conditions))
 
 
-def _weighted_linear(x, ys, method):
+def _weighted_linear(xs, ys, counts, method, n_threads):
     """Pearson or cosine of bootstrap samples as weighted sums, through matrix products.
 
-    Returns a function of counts (b, n) float64 → (b, k). A multiset sample weighs pair (i, j)
-    by c_i c_j, so a weighted sum over pairs Σ c_i c_j A_ij is the quadratic form ½ cᵀ A c of
-    the symmetric, zero-diagonal A.
+    xs: (R, m) references, ys: (K, m) candidates (upper triangles); counts: (B, n). Returns
+    (B, R, K). A sample weighs pair (i, j) by w = c_i c_j; per block of samples, the weights
+    W (b, m) and W ∘ x_r give Σ w y and Σ w x_r y in one product with Yᵀ, and Σ w y² in one
+    with (Y²)ᵀ.
     """
-    n = _n_from_pairs(x.size)
+    n = counts.shape[1]
+    rows, cols = np.triu_indices(n, 1)
     if method == "pearson":
         # Centring by the unweighted mean (which Pearson ignores) keeps the sums small.
-        x = x - x.mean()
+        xs = xs - xs.mean(axis=1, keepdims=True)
         ys = ys - ys.mean(axis=1, keepdims=True)
-    matrices = [_symmetric(x, n), _symmetric(x * x, n)]
-    for y in ys:
-        matrices += [_symmetric(y, n), _symmetric(y * y, n), _symmetric(x * y, n)]
-    stacked = np.concatenate(matrices, axis=1)  # (n, q·n)
+    n_references, m = xs.shape
+    ys_squared = ys * ys
+    references = np.concatenate([xs, xs * xs])  # (2R, m)
+    counts = counts.astype(np.float64)
+    out = np.empty((len(counts), n_references, len(ys)))
 
-    def evaluate(counts):
-        products = (counts @ stacked).reshape(len(counts), -1, n)
-        sums = np.einsum("bqn,bn->bq", products, counts) / 2
-        sx, sxx = sums[:, :1], sums[:, 1:2]
-        sy, syy, sxy = sums[:, 2::3], sums[:, 3::3], sums[:, 4::3]
+    def block(start, stop):
+        c = counts[start:stop]
+        b = len(c)
+        left = _workspace("left", ((1 + n_references) * b, m))
+        weights = left[:b]
+        # (b, m); np.take gathers along a row much faster than c[:, rows]
+        np.multiply(np.take(c, rows, axis=1), np.take(c, cols, axis=1), out=weights)
+        for r in range(n_references):
+            np.multiply(weights, xs[r], out=left[(1 + r) * b:(2 + r) * b])
+        sums = left @ ys.T  # ((1 + R) b, K)
+        sy, sxy = sums[:b], sums[b:].reshape(n_references, b, -1).transpose(1, 0, 2)
+        syy = weights @ ys_squared.T  # (b, K)
+        reference_sums = weights @ references.T  # (b, 2R)
+        sx = reference_sums[:, :n_references, None]
+        sxx = reference_sums[:, n_references:, None]
+        sy, syy = sy[:, None, :], syy[:, None, :]
         # Samples of one condition have no pairs (weight 0): NaN here, marked later.
         with np.errstate(invalid="ignore", divide="ignore"):
             if method == "pearson":
-                weight = ((n * n - np.sum(counts * counts, axis=1)) / 2)[:, None]
+                weight = ((n * n - np.sum(c * c, axis=1)) / 2)[:, None, None]
                 mean_x, mean_y = sx / weight, sy / weight
                 var_x, var_y = sxx / weight - mean_x**2, syy / weight - mean_y**2
                 cov = sxy / weight - mean_x * mean_y
@@ -80,44 +104,69 @@ def _weighted_linear(x, ys, method):
                 var_x, var_y, cov = sxx, syy, sxy
                 zero = (var_x <= 0) | (var_y <= 0)
             value = cov / np.sqrt(var_x * var_y)
-        return np.where(zero, 0.0, value)
+        out[start:stop] = np.where(zero, 0.0, value)
 
-    return evaluate
+    _run_blocks(block, len(counts), n_threads, _SAMPLES_PER_BLOCK)
+    return out
 
 
-def _weighted_spearman(x, ys, counts, n_threads):
+_thread_buffers = threading.local()
+
+
+def _workspace(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 array of ``shape`` owned by the calling thread and reused across calls (its
+    contents are garbage): blocks of tens of MB, allocated afresh each time, cost more in page
+    faults than the arithmetic on them."""
+    buffers = getattr(_thread_buffers, "buffers", None)
+    if buffers is None:
+        buffers = _thread_buffers.buffers = {}
+    size = int(np.prod(shape))
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[name] = np.empty(size)
+    return buffer[:size].reshape(shape)
+
+
+def _sorted_orders(vectors, n):
+    """Each vector's sorted order as the two conditions and the pair index at each position,
+    the starts of its tie groups (concatenated, with offsets) and whether it has ties."""
+    rows, cols = np.triu_indices(n, 1)
+    condition = _condition_dtype(n)
+    m = vectors.shape[1]
+    orders = np.argsort(vectors, axis=1)
+    starts = [_tie_group_starts(v[order]) for v, order in zip(vectors, orders, strict=True)]
+    return (rows[orders].astype(condition), cols[orders].astype(condition),
+            orders.astype(np.uint32), np.concatenate(starts),
+            np.cumsum([0] + [s.size for s in starts]).astype(np.int64),
+            np.array([s.size <= m for s in starts]))  # fewer groups than pairs: ties
+
+
+def _weighted_spearman(xs, ys, counts, n_threads):
     """Spearman's rho of bootstrap samples from weighted ranks, in exact integer arithmetic.
 
-    x: (m,), ys: (k, m) upper triangles; counts: (b, n) int. Returns (b, k) float64. Pair (i, j)
-    weighs w = c_i c_j. Each vector is sorted once, here; per sample the kernel
-    (``_kernels.weighted_spearman``) walks each sorted order summing the weights: doubled
-    average ranks (ties share their weighted span), and Σ w (2r_x)(2r_y), W and Σ_groups T³,
-    all exact integers, give rho.
+    xs: (R, m) references, ys: (K, m) candidates (upper triangles); counts: (B, n) int.
+    Returns (B, R, K) float64. Each vector is sorted once, here (candidates a few at a time, to
+    bound the memory of their orders); per sample the kernel (``_kernels.weighted_spearman``)
+    walks each sorted order summing the weights: doubled average ranks (ties share their
+    weighted span), and Σ w (2r_x)(2r_y), W and Σ_groups T³, all exact integers, give rho.
     """
     from v1rsa import _kernels  # numba: imported on first use, so that `import v1rsa.rsa` is light
 
-    m, n = x.size, counts.shape[1]
-    rows, cols = np.triu_indices(n, 1)
-    vectors = [x, *ys]
-    orders = [np.argsort(v) for v in vectors]
-    starts = [_tie_group_starts(v[order]) for v, order in zip(vectors, orders, strict=True)]
-    position_x = np.empty(m, dtype=np.intp)
-    position_x[orders[0]] = np.arange(m)
-    condition = _condition_dtype(n)
-    dtype = np.int64 if n <= MAX_CONDITIONS_INT64_RANKS else np.float64
-    rho = np.empty((len(counts), len(ys)))
+    n = counts.shape[1]
+    counts = np.ascontiguousarray(
+        counts, dtype=np.int64 if n <= MAX_CONDITIONS_INT64_RANKS else np.float64)
+    # a doubled rank is below n²: int32 holds it up to 46,340 conditions
+    rank_type = np.empty(0, dtype=np.int32 if n <= 46340 else counts.dtype)
+    references = _sorted_orders(xs, n)
+    out = np.empty((len(counts), len(xs), len(ys)))
     with _kernels.threads(n_threads):
-        _kernels.weighted_spearman(
-            np.ascontiguousarray(counts, dtype=dtype),
-            np.stack([rows[order] for order in orders]).astype(condition),
-            np.stack([cols[order] for order in orders]).astype(condition),
-            np.concatenate(starts),
-            np.cumsum([0] + [s.size for s in starts]),
-            np.array([s.size <= m for s in starts]),  # fewer groups than pairs: ties
-            np.stack([position_x[order] for order in orders[1:]]).astype(np.uint32),
-            rho,
-        )
-    return rho
+        for start in range(0, len(ys), _SPEARMAN_CANDIDATES_PER_CALL):
+            stop = min(start + _SPEARMAN_CANDIDATES_PER_CALL, len(ys))
+            part = np.empty((len(counts), len(xs), stop - start))
+            _kernels.weighted_spearman(counts, rank_type, *references,
+                                       *_sorted_orders(ys[start:stop], n), part)
+            out[:, :, start:stop] = part
+    return out
 
 
 def _weighted_tau_a(x, ys, counts, n_threads):
@@ -147,7 +196,7 @@ def _weighted_tau_a(x, ys, counts, n_threads):
     return tau
 
 
-def _run_blocks(function, n_items: int, n_threads: int, block: int = _BLOCK) -> None:
+def _run_blocks(function, n_items: int, n_threads: int, block: int) -> None:
     """Call ``function(start, stop)`` over blocks of items, on ``n_threads`` threads.
 
     Each block writes its own slice of the output, so the result does not depend on n_threads.
@@ -155,27 +204,51 @@ def _run_blocks(function, n_items: int, n_threads: int, block: int = _BLOCK) -> 
     of a shared machine) over the many small products here.
     """
     spans = [(start, min(start + block, n_items)) for start in range(0, n_items, block)]
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         if n_threads <= 1 or len(spans) == 1:
-            for span in spans:
-                function(*span)
+            try:
+                for span in spans:
+                    function(*span)
+            finally:
+                _thread_buffers.__dict__.clear()  # the workers' go with their threads
             return
         with ThreadPoolExecutor(n_threads) as pool:
             for future in [pool.submit(function, *span) for span in spans]:
                 future.result()
 
 
+_controller: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded BLAS, found once (a scan of the loaded libraries
+    costs a few ms, more than a small bootstrap)."""
+    if not _controller:
+        _controller.append(ThreadpoolController())
+    return _controller[0]
+
+
 def compare_resampled(reference, candidates, method: str, indices, *, n_threads: int = 1):
     """Comparisons on bootstrap samples of conditions given the drawn ``indices``.
 
-    reference: (n, n); candidates: (k, n, n); indices: (n_bootstrap, n) int conditions drawn
-    with replacement. Returns (n_bootstrap, k) float64: for each sample, the comparison of the
-    subsampled RDMs without self-pairs (rsatoolbox's ``eval_bootstrap_pattern``); NaN where a
-    sample has fewer than 3 distinct conditions. n_threads: worker threads.
+    reference: (n, n), or (R, n, n) several references compared with the same candidates on the
+    same draws; candidates: (k, n, n); indices: (n_bootstrap, n) int conditions drawn with
+    replacement. Returns (n_bootstrap, k) float64, or (n_bootstrap, R, k) for several
+    references: for each sample, the comparison of the subsampled RDMs without self-pairs
+    (rsatoolbox's ``eval_bootstrap_pattern``); NaN where a sample has fewer than 3 distinct
+    conditions. n_threads: worker threads.
     """
     method = _check_method(method)
-    reference = _check_rdm(reference, "reference")
-    n = reference.shape[0]
+    references = np.asarray(reference, dtype=np.float64)
+    single = references.ndim == 2
+    if single:
+        references = references[None]
+    if references.ndim != 3 or references.shape[0] < 1:
+        raise ValueError(f"reference: expected an (n, n) RDM or (R, n, n) RDMs, got shape "
+                         f"{references.shape}")
+    for i, rdm in enumerate(references):
+        _check_rdm(rdm, "reference" if single else f"reference[{i}]")
+    n = references.shape[1]
     candidates = _check_candidates(candidates, n)
     indices = np.asarray(indices)
     if indices.ndim != 2 or indices.shape[1] != n or not np.issubdtype(indices.dtype, np.integer):
@@ -183,28 +256,21 @@ def compare_resampled(reference, candidates, method: str, indices, *, n_threads:
                          f"{indices.dtype} {indices.shape}")
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         raise ValueError(f"indices: conditions must lie in [0, {n})")
-    x, ys = _upper(reference), _upper(candidates)
+    xs, ys = _upper(references), _upper(candidates)
     offsets = n * np.arange(len(indices))[:, None]
     counts = np.bincount((indices + offsets).ravel(), minlength=len(indices) * n)
     counts = counts.reshape(len(indices), n)
 
-    if not len(ys):
-        samples = np.empty((len(indices), 0))
+    if not len(ys) or not len(indices):
+        samples = np.empty((len(indices), len(xs), len(ys)))
     elif method == "spearman":
-        samples = _weighted_spearman(x, ys, counts, n_threads)
+        samples = _weighted_spearman(xs, ys, counts, n_threads)
     elif method == "kendall_tau_a":
-        samples = _weighted_tau_a(x, ys, counts, n_threads)
+        samples = np.stack([_weighted_tau_a(x, ys, counts, n_threads) for x in xs], axis=1)
     else:
-        samples = np.empty((len(indices), len(ys)))
-        evaluate = _weighted_linear(x, ys, method)
-        counts_float = counts.astype(np.float64)
-
-        def block(start, stop):
-            samples[start:stop] = evaluate(counts_float[start:stop])
-
-        _run_blocks(block, len(indices), n_threads)
+        samples = _weighted_linear(xs, ys, counts, method, n_threads)
     samples[np.count_nonzero(counts, axis=1) < MIN_CONDITIONS] = np.nan
-    return samples
+    return samples[:, 0] if single else samples
 
 
 def bootstrap_conditions(reference, candidates, method: str, *, n_bootstrap: int = 1000, rng,

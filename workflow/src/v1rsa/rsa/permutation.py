@@ -5,11 +5,12 @@ The reference's condition labels are permuted (rows and columns together); one-s
 ≥ when it is within 1e-12 of the observed value (floating-point ties).
 
 Relabelling moves values without changing them, so ranks, means and norms are computed once and
-a permutation changes only the cross product Σ x_π y: per permutation the compiled kernel
-(``v1rsa._kernels``) reads the relabelled upper triangle row by row (a row of the reference stays
-in L1) and multiplies it with every candidate. For Spearman it sums products of integer ranks
-(2r − m − 1) in int64, exactly; Kendall's τa walks the reference's sorted order with a Fenwick
-tree over the candidate's ranks, O(m log m) per permutation.
+a permutation changes only the cross product Σ x_π y: the nulls of all K candidates are one
+matrix product of the relabelled reference vectors (P × pairs, built a block at a time by a
+compiled kernel) with the candidates (pairs × K). For Spearman the vectors are integer rank
+scores (2r − m − 1) held in float64, whose products and sums are exact integers below 2**53 (up
+to 775 conditions), so that product is exact in any order. Kendall's τa walks the reference's
+sorted order with a Fenwick tree over the candidate's ranks, O(m log m) per permutation.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy as np
 import scipy.stats
 
 from v1rsa.rsa._arrays import (
-    MAX_CONDITIONS_INT64_RANKS,
     _check_candidates,
     _check_method,
     _check_rdm,
@@ -28,11 +28,15 @@ from v1rsa.rsa._arrays import (
     _tie_group_starts,
     _upper,
 )
+from v1rsa.rsa.bootstrap import _run_blocks, _workspace
 from v1rsa.rsa.comparators import compare_many
 
 # A null value within this distance of the observed value counts as reaching it: the null and the
 # observed value come from different floating-point paths, and an exact tie must not be lost.
 _TIE_TOLERANCE = 1e-12
+# Permutations per block: the block's relabelled reference vectors are the left operand of one
+# matrix product with the candidates.
+_PERMUTATIONS_PER_BLOCK = 256
 
 
 def draw_permutations(n_conditions: int, n_permutations: int, rng) -> np.ndarray:
@@ -45,20 +49,22 @@ def draw_permutations(n_conditions: int, n_permutations: int, rng) -> np.ndarray
 def _permuted_products(matrix, permutations, directions, n_threads):
     """Σ_{i<j} matrix[π_i, π_j] · directions[:, pair(i, j)] for every permutation π.
 
-    matrix: (n, n) symmetric, int (exact: int64 sums) or float; permutations: (P, n);
-    directions: (k, m) in triu order. Returns (P, k) int64 or float64 (``_kernels.permuted_cross``:
-    per permutation, the relabelled upper triangle row by row, each row multiplied with every
-    candidate while it is in cache).
+    matrix: (n, n) symmetric float64; permutations: (P, n); directions: (k, m) float64 in triu
+    order. Returns (P, k) float64: per fixed block of permutations, the relabelled upper
+    triangles (``_kernels.permuted_upper``) times directionsᵀ, one block per worker thread.
     """
     from v1rsa import _kernels
 
-    exact = np.issubdtype(matrix.dtype, np.integer)
-    storage = np.int32 if exact else np.float64
-    out = np.zeros((len(permutations), len(directions)), np.int64 if exact else np.float64)
-    with _kernels.threads(n_threads):
-        _kernels.permuted_cross(np.ascontiguousarray(matrix, dtype=storage),
-                                permutations.astype(_condition_dtype(matrix.shape[0])),
-                                np.ascontiguousarray(directions, dtype=storage), out)
+    permutations = np.ascontiguousarray(permutations, dtype=_condition_dtype(matrix.shape[0]))
+    matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+    out = np.empty((len(permutations), len(directions)))
+
+    def block(start, stop):
+        relabelled = _workspace("relabelled", (stop - start, directions.shape[1]))
+        _kernels.permuted_upper(matrix, permutations[start:stop], relabelled)
+        out[start:stop] = relabelled @ directions.T
+
+    _run_blocks(block, len(permutations), n_threads, _PERMUTATIONS_PER_BLOCK)
     return out
 
 
@@ -95,8 +101,8 @@ def permutation_null(reference, candidates, method: str, permutations, *, n_thre
     reference's conditions (rows and columns move together). Returns (P, k) float64.
     Relabelling moves values without changing them, so ranks, means and norms are computed once;
     per permutation only the cross products Σ x_π · y change (``_permuted_products``). Spearman's
-    are sums of integers (doubled centred ranks), exact; Kendall's τa counts inversions by merge
-    sort, exact (``_permuted_tau_a``).
+    are sums of integers (doubled centred ranks), exact; Kendall's τa counts concordant minus
+    discordant pairs with a Fenwick tree, exact (``_permuted_tau_a``).
     """
     method = _check_method(method)
     reference = _check_rdm(reference, "reference")
@@ -111,11 +117,9 @@ def permutation_null(reference, candidates, method: str, permutations, *, n_thre
         return np.empty((len(permutations), 0))
     if method == "kendall_tau_a":
         return _permuted_tau_a(x, ys, permutations, n_threads)
-    if method == "spearman":
-        x = _doubled_centred_ranks(x[None])[0]
-        ys = _doubled_centred_ranks(ys)
-        if n > MAX_CONDITIONS_INT64_RANKS:  # int64 sums could overflow: float64, rounded
-            x, ys = x.astype(np.float64), ys.astype(np.float64)
+    if method == "spearman":  # integer rank scores, exact in float64 (see the module)
+        x = _doubled_centred_ranks(x[None])[0].astype(np.float64)
+        ys = _doubled_centred_ranks(ys).astype(np.float64)
     elif method == "pearson":
         x = x - x.mean()
         ys = ys - ys.mean(axis=1, keepdims=True)
