@@ -114,8 +114,9 @@ def sacct_jobs(workdir: Path, since: datetime) -> list[dict]:
             for line in result.stdout.splitlines() if line]
     jobs = [job for job in jobs if Path(job["WorkDir"]) == workdir.resolve()]
     for job in jobs:
-        # the plugin's comment: rule_{rule}[_wildcards_{values}]
-        job["rule"] = re.fullmatch(r"rule_(\w+?)(?:_wildcards_.*)?", job["Comment"]).group(1)
+        # the plugin's comment: rule_{rule}[_wildcards_{values}]; a group job's "rule" is named
+        # after its group and its first five rules, then "..." (snakemake's GroupJob.name)
+        job["rule"] = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job["Comment"]).group(1)
     return sorted(jobs, key=lambda job: int(job["JobID"]))
 
 
@@ -155,6 +156,25 @@ def slurm_runs(tmp_path_factory) -> SimpleNamespace:
     )
 
 
+def group_jobs(output: str) -> list[tuple[str, Counter, set[str]]]:
+    """Every group job snakemake sent to the executor: its group, the rules of its jobs and the
+    datasets of their outputs (results/{dataset}/...)."""
+    groups = []
+    for block in re.split(r"^.*Group job ", output, flags=re.MULTILINE)[1:]:
+        group = re.match(r"(\w+) \(", block).group(1)
+        lines = block.splitlines()[1:]
+        # up to snakemake's next message (the executor's lines may come in between)
+        end = next((i for i, line in enumerate(lines) if re.match(r"\S", line)
+                    and not line.startswith(("Shell command", "Auto-selected partition"))),
+                   len(lines))
+        members = "\n".join(lines[:end])
+        groups.append((group,
+                       Counter(re.findall(r"^    rule (\w+):$", members, flags=re.MULTILINE)),
+                       set(re.findall(r"^        output: results/(\w+)/", members,
+                                      flags=re.MULTILINE))))
+    return groups
+
+
 def submitted_rules(output: str) -> Counter:
     """Rule name of every job snakemake sent to the executor ("rule X:"; "localrule X:" stays)."""
     return Counter(re.findall(r"^rule (\w+):$", output, flags=re.MULTILINE))
@@ -168,19 +188,29 @@ def test_every_job_of_the_smoke_run_is_one_completed_slurm_job_and_the_rsa_chain
     # the normative CNN and each of the smoke family's three variants
     assert expected["train_normative"] == 1 + len(SMOKE_FAMILY) and expected["train_encoder"] == 1
     assert "gratings" not in expected and "all" not in expected  # local rules
-    # the RSA chain went out as one group job: its rules are listed under "Group job rsa"
-    assert re.findall(r"Group job (\w+) \(", output) == ["rsa"]
-    grouped = Counter(re.findall(r"^    rule (\w+):$", output, flags=re.MULTILINE))
-    assert grouped == Counter({"rdm_v1": 1, "rdm": 2 + len(SMOKE_FAMILY), "rsa": 1,
-                               "plot_rdms": 2, "plot_rsa": 1, "leaderboard": 1,
-                               "plot_families": 1})
-    assert not set(grouped) & set(expected)
+    # the RSA chain of the run's dataset went out as one group job (its rules are listed under
+    # "Group job rsa"); the RDMs of the recordings that only a group of recordings uses are
+    # group jobs of one job each (the group's own RSA is not in the chain)
+    groups = group_jobs(output)
+    assert {group for group, _, _ in groups} == {"rsa"}
+    [chain] = [rules for _, rules, datasets in groups if datasets == {"smoke"}]
+    assert set(chain) == {"rdm_v1", "rdm", "rsa", "rsa_tables", "plot_rdms", "plot_rsa",
+                          "leaderboard", "plot_families"}
+    rdms = list((slurm_runs.main / "results" / "smoke" / "rdms").rglob("seed*.nc"))
+    assert chain["rdm_v1"] == 1 and chain["rdm"] == len(rdms) == 2 + len(SMOKE_FAMILY)
+    assert chain["plot_rdms"] == 2  # the normative CNN's and the encoder's: no family member's
+    others = [rules for _, rules, datasets in groups if datasets != {"smoke"}]
+    assert len(others) == 6  # rdm_v1 and the normative CNN's rdm of 3 mice
+    assert all(sum(rules.values()) == 1 and set(rules) <= {"rdm_v1", "rdm"} for rules in others)
+    assert not set(chain) & set(expected)
     # the plugin names a group job's SLURM job after the group and its rules
-    group_jobs = [job for job in jobs if job["rule"] not in expected]
-    assert len(group_jobs) == 1 and group_jobs[0]["rule"].startswith("rsa_")
-    assert all(name in group_jobs[0]["rule"] for name in grouped)
-    assert Counter(job["rule"] for job in jobs if job not in group_jobs) == expected
-    assert len({job["Comment"] for job in jobs}) == len(jobs)  # one SLURM job per snakemake job
+    group_slurm_jobs = [job for job in jobs if job["rule"] not in expected]
+    assert len(group_slurm_jobs) == len(groups)
+    assert all(job["rule"].startswith("rsa_") for job in group_slurm_jobs)
+    assert Counter(job["rule"] for job in jobs if job not in group_slurm_jobs) == expected
+    # one SLURM job per snakemake job (a group job's comment has no wildcards)
+    single = [job["Comment"] for job in jobs if job not in group_slurm_jobs]
+    assert len(set(single)) == len(single)
     assert {job["State"] for job in jobs} == {"COMPLETED"}
 
 
