@@ -110,6 +110,20 @@ def test_reruns_write_identical_files(tmp_path):
         assert (tmp_path / f"a.{suffix}").read_bytes() == (tmp_path / f"b.{suffix}").read_bytes()
 
 
+def test_an_svg_does_not_depend_on_invisible_float_noise_in_the_layout(tmp_path):
+    # matplotlib names clip paths after a hash of their float coordinates: two layouts 1e-13
+    # apart drew the same picture under other names (seen in a group figure of two reruns)
+    for name, width in (("a", 0.8), ("b", 0.8 + 1e-13)):
+        fig = style.Figure(figsize=(3.0, 2.0))
+        ax = fig.add_axes((0.1, 0.1, width, 0.8))
+        ax.plot([0, 1], [1, 0])
+        ax.bar([0, 1], [0.5, 0.2])
+        style.save(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
+    svg = (tmp_path / "a.svg").read_text()
+    assert '<clipPath id="clip0">' in svg and 'clip-path="url(#clip0)"' in svg
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+
+
 def test_log_axis_labels_are_plain_numbers():
     fig, axes = style.figure(2.0)
     ax = axes[0, 0]
