@@ -163,7 +163,8 @@ def test_expanding_families_imports_no_torch():
     """The workflow expands families while it builds the DAG, in every cluster job too."""
     code = ("import sys, yaml; from v1rsa import families; "
             f"config = yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r})); "
-            f"config['families'] = {DEPTH!r}; families.expand(config); "
+            f"config['families'] = {DEPTH!r}; config['run_families'] = {list(DEPTH)!r}; "
+            "families.expand(config); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={"PYTHONPATH": str(REPO / "workflow" / "src")})

@@ -651,6 +651,9 @@ SMOKE_FIGURES = [
     "results/smoke/figures/rdms/encoder/seed0/rows",
     "results/smoke/figures/rsa/rsa",
     "results/smoke/figures/rsa/comparison",
+    "results/smoke/figures/families/accuracy",
+    "results/smoke/figures/families/depth",
+    "results/smoke/figures/families/layers",
     "results/groups/mice/figures/rsa",
 ]
 
@@ -662,7 +665,9 @@ def test_smoke_run_draws_every_figure_as_png_and_svg(smoke_run):
             assert image.format == "PNG"
             width, height = image.size
             assert width == round(style.WIDTH_IN * 150)  # config: figures.dpi
-            assert 300 <= height <= 1500
+            # the lowest: the families' heatmap of 3 variants; the tallest: the model
+            # comparison, a bar and a matrix panel per comparator for 20 layers of 5 networks
+            assert 250 <= height <= 2500
             assert len(np.unique(np.asarray(image.convert("L")))) > 10  # not blank
         svg = (smoke_run / f"{name}.svg").read_text()
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg and len(svg) > 5000
@@ -685,8 +690,10 @@ def test_editing_a_figure_module_redraws_only_its_figures(smoke_copy):
     module.write_text(module.read_text() + "\n# an edit\n")
     result = snakemake(smoke_copy, "-n", "--configfile", "config/smoke.yaml")
     jobs = re.findall(r"^(\w+)\s+\d+$", result.stdout + result.stderr, flags=re.MULTILINE)
-    # (the group of recordings' figure too), and the run's record, remade whenever an output is
-    assert sorted(set(jobs) - {"total"}) == ["all", "plot_rsa", "plot_rsa_group", "run_record"]
+    # only the figures drawn with that module (the dataset's, the group of recordings', the
+    # families'), and the run's record, remade whenever an output is
+    assert sorted(set(jobs) - {"total"}) == ["all", "plot_families", "plot_rsa", "plot_rsa_group",
+                                             "run_record"]
 
 
 def test_a_large_raster_shows_means_of_neighbouring_neurons():

@@ -108,14 +108,15 @@ def test_adding_a_variant_runs_its_jobs_and_the_summaries_only(smoke_copy):
     assert per_network == {(rule, "smoke-hidden5")
                            for rule in ("train_normative", "activations", "rdm")}
     assert {rule for rule, _ in jobs} - {"all"} == {
-        "train_normative", "activations", "rdm", "rsa", "leaderboard", "plot_families",
-        "plot_rsa"}
+        "train_normative", "activations", "rdm", "rsa", "rsa_tables", "leaderboard",
+        "plot_families", "plot_rsa", "run_record"}
 
 
 def test_reordering_a_family_reruns_nothing(smoke_copy):
     reordered = ("families:\n  smoke:\n    grid: {n_blocks: [2, 1]}\n"
                  "    base: {pool_size: 4}\n")
-    assert planned_rules(smoke_copy, change(smoke_copy, reordered)) == set()
+    # but the record of the run, which keeps the config files as they were given
+    assert planned_rules(smoke_copy, change(smoke_copy, reordered)) == {"run_record"}
 
 
 def start_then_kill(workdir: Path, configfiles: list[str], rule: str, started: Path,

@@ -313,8 +313,10 @@ def test_pairwise_table_and_model_comparison_figure(smoke_run):
     folder = smoke_run / "results" / "smoke" / "rsa"
     table = pd.read_csv(folder / "rsa.tsv", sep="\t")
     pairwise = pd.read_csv(folder / "pairwise.tsv", sep="\t")
-    # 6 layers of two single-seed networks: every pair (15) per comparator
-    assert len(pairwise) == 15 * 3 and set(pairwise["kind"]) == {"all_pairs"}
+    # 20 layers of five single-seed networks (the normative CNN, the encoder and the smoke
+    # family's three variants): every pair (190) per comparator
+    assert table.groupby("comparator")["candidate"].nunique().eq(20).all()
+    assert len(pairwise) == 190 * 3 and set(pairwise["kind"]) == {"all_pairs"}
     assert list(pairwise.columns[:5]) == ["reference", "comparator", "candidate_a",
                                           "candidate_b", "kind"]
     values = table.set_index(["comparator", "candidate"])["value"]
