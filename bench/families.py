@@ -25,7 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import REPO, rule_scripts, run_snakemake, startup_seconds  # noqa: E402
+from pipeline import (  # noqa: E402
+    copy_workflow,
+    rule_scripts,
+    run_snakemake,
+    startup_seconds,
+)
 
 PER_VARIANT = ("train_normative", "activations", "rdm")
 #: the jobs that see every network, by their benchmark file's name under benchmarks/{dataset}/
@@ -61,12 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="v1rsa-bench-families-"))
-    for name in ("Snakefile", "config", "workflow"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, workdir / name)
+    copy_workflow(workdir)
     (workdir / "none.yaml").write_text("run_families: []\n")
     (workdir / "family.yaml").write_text(family_config(args.variants, args.seeds))
     base = ["--cores", args.cores, "--configfile", str(Path(args.configfile).resolve())]

@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config", "workflow")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import copy_workflow  # noqa: E402
+
 #: What the runs make: the leaderboard (every network's RDMs, the tilt networks' metrics) and
 #: the family figures.
 TARGETS = ("results/smoke/rsa/leaderboard.tsv", "results/smoke/figures/families/accuracy.png")
@@ -56,15 +57,11 @@ TOLERANCES = {
 
 def run_workflow(workdir: Path, device: str, cores: int) -> float:
     """A copy of the workflow in ``workdir`` run with ``device``; returns its wall time."""
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, workdir / name)
+    copy_workflow(workdir)
     (workdir / "device.yaml").write_text(f"device: {device}\n")
-    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile",
-               "config/smoke.yaml", "device.yaml", *TARGETS]
+    # the targets before --configfile, which takes every argument after it as a config file
+    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *TARGETS,
+               "--configfile", "config/smoke.yaml", "device.yaml"]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - start
