@@ -133,6 +133,16 @@ def add_startup(table: pd.DataFrame, workdir: Path) -> pd.DataFrame:
     return table.assign(startup_s=[per_script[scripts[rules[job]]] for job in table["job"]])
 
 
+def copy_workflow(workdir: Path) -> None:
+    """Copy the workflow (Snakefile, config/, workflow/) into ``workdir``, to run it there."""
+    for name in ("Snakefile", "config", "workflow"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, workdir / name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default=None, help="extra config file (e.g. smoke)")
@@ -143,12 +153,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="v1rsa-bench-"))
-    for name in ("Snakefile", "config", "workflow"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, workdir / name)
+    copy_workflow(workdir)
     snakemake_args = ["--cores", args.cores]
     if args.configfile:
         # absolute: Snakemake runs in the temporary copy, which has config/ but not bench/

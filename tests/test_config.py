@@ -46,7 +46,7 @@ def config_paths(config: dict, prefix: tuple = ()) -> set[tuple]:
     paths = set()
     for key, value in config.items():
         paths.add(prefix + (key,))
-        if isinstance(value, dict) and key != "datasets":
+        if isinstance(value, dict) and key not in ("datasets", "families"):
             paths |= config_paths(value, prefix + (key,))
     return paths
 
@@ -139,6 +139,22 @@ def test_snakemake_stops_on_an_unknown_dataset_in_run(tmp_path):
     result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
     assert result.returncode != 0
     assert "nope" in result.stdout + result.stderr
+
+
+def test_the_families_config_is_valid_and_sweeps_24_variants_of_3_seeds():
+    from v1rsa import families
+
+    default = load_yaml(REPO / "config" / "config.yaml")
+    sweep = load_yaml(REPO / "config" / "families.yaml")
+    # a family named like a default one would inherit the keys it does not set
+    assert not set(sweep["families"]) & set(default["families"])
+    config = merged(default, sweep)
+    validate(config, str(SCHEMA))
+    variants = families.expand(config)
+    assert len(variants) >= 24 and all(len(v.seeds) >= 3 for v in variants)
+    assert {v.family for v in variants if v.untrained} == {"depth", "regularisers", "filters"}
+    depth = [v for v in variants if v.family == "depth"]
+    assert {v.training["n_epochs"] for v in depth} == {0, 8} and len(depth[0].layers) >= 4
 
 
 def test_a_misspelt_key_stops_the_workflow_with_one_line_naming_it(tmp_path):

@@ -10,6 +10,7 @@ import yaml
 
 from conftest import REPO
 from v1rsa import config_checks
+from v1rsa.blocks import block_layers
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -149,9 +150,15 @@ def test_a_local_file_must_exist(tmp_path, monkeypatch):
         ([("normative.n_channels", 8)],
          "config: normative.handmade_init: the hand-made filters are 6 channels of 7 × 7"),
         ([("normative.pool_size", 49)],
-         "config: normative.pool_size: 49 is larger than the 48 × 64 image"),
+         "config: normative.pool_size: 1 block(s) of pool_size 49 leave no pixel of the 48 × 64 "
+         "image after block 1"),
+        ([("normative.n_blocks", 3), ("normative.pool_size", 4)],
+         "config: normative.n_blocks: 3 block(s) of pool_size 4 leave no pixel of the 48 × 64 "
+         "image after block 3"),
         ([("activations.normative.layers", ["conv", "pol"])],
          "config: activations.normative.layers: ['pol'] are not layers of the normative"),
+        ([("activations.normative.layers", ["conv", "pool2"])],
+         "config: activations.normative.layers: ['pool2'] are not layers of the normative"),
         ([("receptive_fields.encoder.layers", ["fc"]),
           ("receptive_fields.encoder.units", {"conv": [0]})],
          "config: receptive_fields.encoder.units: ['conv'] are not among the mapped layers"),
@@ -159,7 +166,8 @@ def test_a_local_file_must_exist(tmp_path, monkeypatch):
          "config: run: 'nope' is not a key of datasets"),
     ],
     ids=["bin width", "encoder bin width", "min above max", "3 conditions", "narrow range",
-         "perplexity", "even kernel", "handmade channels", "pool size", "layer name",
+         "perplexity", "even kernel", "handmade channels", "pool size", "depth", "layer name",
+         "second block's layer of one block",
          "units of an unmapped layer", "run"],
 )
 def test_values_that_depend_on_each_other(changes, expected):
@@ -170,6 +178,12 @@ def test_values_that_depend_on_each_other(changes, expected):
 def test_too_few_conditions_only_matters_for_datasets_binned_by_the_config():
     # the NMA binned files come with their own bins: the rsa job checks the count there
     config = with_changes(("binning.bin_width_deg", 72), ("run", ["nma_oribinned6_split"]))
+    assert config_checks.config_problems(config) == []
+
+
+def test_a_deeper_normative_cnn_may_record_the_layers_of_its_blocks():
+    config = with_changes(("normative.n_blocks", 2), ("normative.pool_size", 4),
+                          ("activations.normative.layers", ["conv", "pool", "pool2", "fc"]))
     assert config_checks.config_problems(config) == []
 
 
@@ -187,6 +201,10 @@ def test_what_the_checks_know_matches_the_library():
     assert config_checks.MIN_RSA_CONDITIONS == rsa.MIN_RSA_CONDITIONS
     assert config_checks.NETWORK_MODULES["normative"] == tuple(
         name for name, _ in normative.build({}).named_children())
+    for n_blocks in (1, 2, 3):
+        network = normative.build({"n_blocks": n_blocks, "pool_size": 2})
+        assert block_layers(config_checks.NETWORK_MODULES["normative"], n_blocks) == [
+            name for name, _ in network.named_children()]
     assert config_checks.NETWORK_MODULES["encoder"] == tuple(
         name for name, _ in encoding.build({"n_neurons": 3}).named_children())
     for res in (0.1, 0.025, 0.0333):

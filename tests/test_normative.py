@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from v1rsa import normative, stimuli, training
+from v1rsa import blocks, normative, stimuli, training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -165,3 +165,112 @@ def test_state_dict_round_trips_through_metrics_architecture(tmp_path):
         normative.build({"n_layers": 3})
     with pytest.raises(ValueError, match="do not fit"):
         training.load_state_dict(normative.TiltCNN(hidden=20), path)
+
+
+def test_one_block_keeps_the_weights_and_module_names_of_the_course_cnn():
+    """Blocks are added after the first, so a one-block network is the network of before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        conv = torch.nn.Conv2d(1, 4, 5, padding=2)
+        torch.nn.Identity(), normative.TileMaxPool2d(4), torch.nn.Dropout(0.0)
+        fc, out = torch.nn.Linear(4 * 12 * 16, 10), torch.nn.Linear(10, 1)
+    model = normative.TiltCNN(n_channels=4, kernel_size=5, pool_size=4, handmade_init=False,
+                              seed=7)
+    expected = {"conv.weight": conv.weight, "conv.bias": conv.bias, "fc.weight": fc.weight,
+                "fc.bias": fc.bias, "out.weight": out.weight, "out.bias": out.bias}
+    state = model.state_dict()
+    assert list(state) == list(expected)
+    for name, tensor in expected.items():
+        assert torch.equal(state[name], tensor), name
+    assert [name for name, _ in model.named_children()] == [
+        "conv", "conv_norm", "pool", "dropout", "fc", "out"]
+
+
+def test_deeper_networks_add_numbered_blocks_of_conv_relu_pool():
+    model = normative.TiltCNN(n_blocks=3, pool_size=2, batch_norm=True, seed=1).eval()
+    assert [name for name, _ in model.named_children()] == [
+        "conv", "conv_norm", "pool", "conv2", "conv2_norm", "pool2", "conv3", "conv3_norm",
+        "pool3", "dropout", "fc", "out"]
+    assert (model.conv2.in_channels, model.conv2.out_channels) == (6, 6)
+    assert model.pool_shape == (6, 6, 8) and model.fc.in_features == 288
+    images = torch.from_numpy(stimuli.gratings(np.linspace(-80, 80, 5)))
+    recorded = {}
+    modules = dict(model.named_modules())
+    for name in ("pool", "pool2", "pool3"):
+        modules[name].register_forward_hook(
+            lambda _m, _i, output, name=name: recorded.__setitem__(name, output))
+    with torch.no_grad():
+        logits = model(images)
+        block = torch.max_pool2d(torch.relu(model.conv_norm(model.conv(images[:, None]))), 2)
+        torch.testing.assert_close(recorded["pool"], block)
+        block = torch.max_pool2d(torch.relu(model.conv2_norm(model.conv2(block))), 2)
+        torch.testing.assert_close(recorded["pool2"], block)
+        block = torch.max_pool2d(torch.relu(model.conv3_norm(model.conv3(block))), 2)
+        expected = model.out(torch.relu(model.fc(block.flatten(1))))[:, 0]
+    assert recorded["pool3"].shape == (5, 6, 6, 8)
+    torch.testing.assert_close(logits, expected)
+    assert blocks.block_layers(["conv", "pool", "fc", "out"], 3) == [
+        "conv", "pool", "conv2", "pool2", "conv3", "pool3", "fc", "out"]
+    assert blocks.block_layers(["pool", "fc"], 1) == ["pool", "fc"]
+
+
+def test_a_depth_the_image_cannot_take_is_refused():
+    # 48 x 64 pooled by 4: 12 x 16, 3 x 4, then nothing
+    assert normative.TiltCNN(n_blocks=2, pool_size=4).pool_shape == (6, 3, 4)
+    with pytest.raises(ValueError, match="3 block.*leave no pixel.*after block 3"):
+        normative.TiltCNN(n_blocks=3, pool_size=4)
+    with pytest.raises(ValueError, match="n_blocks must be a positive integer"):
+        normative.TiltCNN(n_blocks=0)
+
+
+def test_zero_epochs_keep_the_initial_weights():
+    images, labels = tilt_data(100, seed=3)
+    model = normative.TiltCNN(n_blocks=2, pool_size=2, seed=5)
+    initial = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    history = normative.train_normative(model, images, labels, n_epochs=0, seed=5,
+                                        val_images=images, val_labels=labels, progress=False)
+    assert history == []
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, initial[name]), name
+    assert not model.training
+
+
+def test_regularisers_shrink_the_weights():
+    images, labels = tilt_data(200, seed=8)
+
+    def trained(**regularisers):
+        model = normative.TiltCNN(handmade_init=False, seed=2)
+        normative.train_normative(model, images, labels, lr=2e-3, batch_size=50, n_epochs=3,
+                                  seed=2, progress=False, **regularisers)
+        return model
+
+    plain, l2, l1 = trained(), trained(weight_decay=0.5), trained(l1=0.05)
+    with torch.no_grad():
+        assert float((l2.fc.weight ** 2).sum()) < 0.9 * float((plain.fc.weight ** 2).sum())
+        assert float(l1.fc.weight.abs().sum()) < 0.9 * float(plain.fc.weight.abs().sum())
+    with pytest.raises(ValueError, match="weight_decay and l1 must be"):
+        normative.train_normative(plain, images, labels, l1=-1.0, progress=False)
+
+
+def test_held_out_scores_leave_out_gratings_seen_in_training():
+    """Nearby angles give the same binarised image: a test image equal to a training image
+    is not held out, and is not scored."""
+    def stimulus_set(angles):
+        return stimuli.stimulus_set(angles, labels=stimuli.tilt_labels(angles))
+
+    train_angles = stimuli.random_tilt_orientations(150, seed=1)
+    fresh = stimuli.random_tilt_orientations(60, seed=2)
+    # 20 test angles a hair from training angles: the same images
+    test_angles = np.concatenate([train_angles[:20] + 1e-6, fresh])
+    train, test = stimulus_set(train_angles), stimulus_set(test_angles)
+    assert stimuli.unseen(test["image"].values, train["image"].values)[:20].sum() == 0
+    keep = stimuli.unseen(test["image"].values, train["image"].values)
+    model, history, metrics = normative.fit_normative(
+        train, test, test, arch={"pool_size": 8}, seed=0, lr=2e-3, batch_size=50, n_epochs=2,
+        progress=False)
+    assert metrics["n_test"] == keep.sum()
+    assert metrics["n_test_seen_in_training"] == len(keep) - keep.sum() >= 20
+    expected = normative.evaluate_tilt(model, test["image"].values[keep],
+                                       test["label"].values[keep])
+    assert metrics["test_accuracy"] == expected["accuracy"]
+    assert metrics["device"] == "cpu" and metrics["n_epochs_run"] == 2

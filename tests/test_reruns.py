@@ -69,7 +69,9 @@ def test_a_training_hyperparameter_reruns_that_model_and_downstream_only(smoke_c
     assert {"train_normative", "activations", "rdm", "rsa"} <= rules
     assert not rules & (DATA_AND_TRAINING - {"train_normative"}), rules
     networks = {w.get("network") for rule, w in jobs if rule in ("activations", "rdm")}
-    assert networks == {"normative"}  # the encoder's activations stay as they are
+    # the encoder's activations stay as they are; the smoke family starts from the normative
+    # CNN's settings, so its members are retrained too
+    assert networks == {"normative", "smoke-base", "smoke-blocks2", "smoke-epochs0"}
 
 
 def test_editing_a_script_reruns_its_rule(smoke_copy):
@@ -96,6 +98,25 @@ def test_adding_a_seed_adds_jobs_without_rerunning_the_existing_ones(smoke_copy)
     assert trained == ["13"]
     assert {w["seed"] for rule, w in jobs if rule == "activations"} == {"13"}
     assert not {rule for rule, _ in jobs} & (DATA_AND_TRAINING - {"train_normative"})
+
+
+def test_adding_a_variant_runs_its_jobs_and_the_summaries_only(smoke_copy):
+    added = "families:\n  smoke:\n    variants: [{n_epochs: 0}, {hidden: 5}]\n"
+    jobs = planned_jobs(smoke_copy, change(smoke_copy, added))
+    per_network = {(rule, w.get("network")) for rule, w in jobs
+                   if rule in ("train_normative", "activations", "rdm")}
+    assert per_network == {(rule, "smoke-hidden5")
+                           for rule in ("train_normative", "activations", "rdm")}
+    assert {rule for rule, _ in jobs} - {"all"} == {
+        "train_normative", "activations", "rdm", "rsa", "rsa_tables", "leaderboard",
+        "plot_families", "plot_rsa", "run_record"}
+
+
+def test_reordering_a_family_reruns_nothing(smoke_copy):
+    reordered = ("families:\n  smoke:\n    grid: {n_blocks: [2, 1]}\n"
+                 "    base: {pool_size: 4}\n")
+    # but the record of the run, which keeps the config files as they were given
+    assert planned_rules(smoke_copy, change(smoke_copy, reordered)) == {"run_record"}
 
 
 def start_then_kill(workdir: Path, configfiles: list[str], rule: str, started: Path,

@@ -626,3 +626,12 @@ def test_cka_table_has_one_row_per_layer_equal_to_cka(rng):
                                           rel=1e-12)
     with pytest.raises(ValueError, match="conditions"):
         rsa.cka_table(v1[:10], activations)
+
+
+def test_a_layer_that_is_the_same_for_every_condition_has_no_cka(rng):
+    """A network whose ReLUs never fire (it happens in a family sweep) must not stop the RSA."""
+    v1 = rng.normal(size=(12, 40))
+    dead = {"net/seed0": xr.Dataset({"out": (("condition", "out_unit"), np.full((12, 1), 0.2)),
+                                     "fc": (("condition", "fc_unit"), rng.normal(size=(12, 4)))})}
+    table = rsa.cka_table(v1, dead).set_index("candidate")["value"]
+    assert np.isnan(table["net/seed0/out"]) and np.isfinite(table["net/seed0/fc"])

@@ -39,6 +39,8 @@ TRAINING_AND_EXTRACTION = {"train_decoder", "train_normative", "train_encoder", 
 # seconds after each submission instead of forty.
 TEST_OPTIONS = ("--slurm-init-seconds-before-status-checks", "2")
 RUN_TIMEOUT_S = 900
+#: config/smoke.yaml's family of networks
+SMOKE_FAMILY = ("smoke-base", "smoke-blocks2", "smoke-epochs0")
 
 
 def rules_declaring_a_gpu() -> set[str]:
@@ -183,7 +185,8 @@ def test_every_job_of_the_smoke_run_is_one_completed_slurm_job_and_the_rsa_chain
     print(f"SLURM runs took {slurm_runs.seconds:.0f} s")
     jobs, output = slurm_runs.main_jobs, slurm_runs.main_output
     expected = submitted_rules(output)
-    assert expected["train_normative"] == 1 and expected["train_encoder"] == 1
+    # the normative CNN and each of the smoke family's three variants
+    assert expected["train_normative"] == 1 + len(SMOKE_FAMILY) and expected["train_encoder"] == 1
     assert "gratings" not in expected and "all" not in expected  # local rules
     # the RSA chain of the run's dataset went out as one group job (its rules are listed under
     # "Group job rsa"); the RDMs of the recordings that only a group of recordings uses are
@@ -191,10 +194,11 @@ def test_every_job_of_the_smoke_run_is_one_completed_slurm_job_and_the_rsa_chain
     groups = group_jobs(output)
     assert {group for group, _, _ in groups} == {"rsa"}
     [chain] = [rules for _, rules, datasets in groups if datasets == {"smoke"}]
-    assert set(chain) == {"rdm_v1", "rdm", "rsa", "rsa_tables", "plot_rdms", "plot_rsa"}
+    assert set(chain) == {"rdm_v1", "rdm", "rsa", "rsa_tables", "plot_rdms", "plot_rsa",
+                          "leaderboard", "plot_families"}
     rdms = list((slurm_runs.main / "results" / "smoke" / "rdms").rglob("seed*.nc"))
-    assert chain["rdm_v1"] == 1 and chain["rdm"] == len(rdms)
-    assert chain["plot_rdms"] == 2  # the normative CNN's and the encoder's
+    assert chain["rdm_v1"] == 1 and chain["rdm"] == len(rdms) == 2 + len(SMOKE_FAMILY)
+    assert chain["plot_rdms"] == 2  # the normative CNN's and the encoder's: no family member's
     others = [rules for _, rules, datasets in groups if datasets != {"smoke"}]
     assert len(others) == 6  # rdm_v1 and the normative CNN's rdm of 3 mice
     assert all(sum(rules.values()) == 1 and set(rules) <= {"rdm_v1", "rdm"} for rules in others)
@@ -226,12 +230,24 @@ def test_gpu_jobs_get_a_gpu_on_the_gpu_partition_and_the_rest_none(slurm_runs):
 
 
 @pytest.mark.slurm
+def test_each_variant_of_a_family_trains_and_is_read_in_its_own_gpu_job(slurm_runs):
+    jobs = slurm_runs.main_jobs
+    for rule in ("train_normative", "activations"):
+        for network in SMOKE_FAMILY:
+            # the plugin's comment joins the job's wildcard values with _
+            [job] = [job for job in jobs if job["rule"] == rule
+                     and network in job["Comment"].partition("_wildcards_")[2].split("_")]
+            assert re.search(r"gres/gpu=1", job["AllocTRES"]) and job["Partition"] == "gpu", job
+
+
+@pytest.mark.slurm
 def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
     smoke_run = request.getfixturevalue("smoke_run")  # after slurm_runs, which may skip
     local, cluster = smoke_run / "results", slurm_runs.main / "results"
     files = sorted(path.relative_to(local) for path in local.rglob("*") if path.is_file())
     assert sorted(path.relative_to(cluster) for path in cluster.rglob("*") if path.is_file()) \
         == files
+    assert Path("smoke", "rsa", "leaderboard.tsv") in files  # compared as text below
     kinds = Counter(path.suffix for path in files)
     assert kinds[".nc"] >= 10 and kinds[".json"] >= 9 and kinds[".pt"] >= 8
     # Each output's provenance record names the settings it was made with, and the cluster run

@@ -11,8 +11,8 @@ import torch
 from v1rsa import training
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_sgd_takes_the_steps_of_torch_optim_sgd(momentum):
+@pytest.mark.parametrize(("momentum", "weight_decay"), [(0.0, 0.0), (0.9, 0.0), (0.9, 0.1)])
+def test_sgd_takes_the_steps_of_torch_optim_sgd(momentum, weight_decay):
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(7, 5, generator=generator), torch.randn(5, generator=generator),
              torch.randn(3, generator=generator)]
@@ -20,7 +20,7 @@ def test_sgd_takes_the_steps_of_torch_optim_sgd(momentum):
     runs = {}
     for name, make in (("v1rsa", training.SGD), ("torch", torch.optim.SGD)):
         params = [torch.nn.Parameter(p.clone()) for p in start]
-        optimizer = make(params, lr=0.3, momentum=momentum)
+        optimizer = make(params, lr=0.3, momentum=momentum, weight_decay=weight_decay)
         for step, grads in enumerate(gradients):
             optimizer.zero_grad()
             for index, (param, grad) in enumerate(zip(params, grads, strict=True)):

@@ -212,6 +212,15 @@ def test_a_local_file_is_checked_and_linked(tmp_path):
     assert (workdir / "results" / "mine" / "conditions.nc").exists()
 
 
+def held_out_gratings(smoke_run):
+    """The test gratings of the tilt task whose images are not training images."""
+    from v1rsa import io, stimuli
+
+    train = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_train.nc", ["image"])
+    test = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_test.nc", ["image", "label"])
+    return test.isel(stimulus=stimuli.unseen(test["image"].values, train["image"].values))
+
+
 def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
     """model.pt holds only weights (weights_only=True); metrics.json rebuilds the architecture."""
     from v1rsa import decoders, decoding, encoding, io, normative, training
@@ -219,7 +228,7 @@ def test_trained_models_reload_from_their_state_dict_and_metadata(smoke_run):
     folder = smoke_run / "results" / "models" / "normative" / "seed12"
     metrics = json.loads((folder / "metrics.json").read_text())
     model = training.load_state_dict(normative.build(metrics["architecture"]), folder / "model.pt")
-    test = io.read_netcdf(smoke_run / "results" / "stimuli" / "tilt_test.nc", ["image", "label"])
+    test = held_out_gratings(smoke_run)
     scores = normative.evaluate_tilt(model, test["image"].values, test["label"].values)
     assert scores["accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert metrics["test_accuracy"] > 0.9
@@ -274,9 +283,16 @@ def test_rdms_of_v1_and_of_every_layer(smoke_run):
     assert (activations["pool"].values >= 0).all()  # read after the ReLU, as the course
 
 
+#: config/smoke.yaml's family: its networks and the layers recorded in each
+SMOKE_FAMILY = {"smoke-epochs0": ["conv", "pool", "fc", "out"],
+                "smoke-base": ["conv", "pool", "fc", "out"],
+                "smoke-blocks2": ["conv", "pool", "conv2", "pool2", "fc", "out"]}
+
+
 def test_rsa_table_compares_every_layer_with_v1(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "rsa.tsv", sep="\t")
-    layers = {"normative": ["conv", "pool", "fc", "out"], "encoder": ["conv", "fc"]}
+    layers = {"normative": ["conv", "pool", "fc", "out"], "encoder": ["conv", "fc"],
+              **SMOKE_FAMILY}
     expected = {(net, layer) for net, names in layers.items() for layer in names}
     assert set(zip(table["network"], table["layer"], strict=True)) == expected
     assert set(table["comparator"]) == {"pearson", "spearman", "cosine"}
@@ -290,15 +306,17 @@ def test_rsa_table_compares_every_layer_with_v1(smoke_run):
                               engine="h5netcdf")
     assert samples["bootstrap"].sizes["sample"] == 100  # config/smoke.yaml
     cka = pd.read_csv(smoke_run / "results" / "smoke" / "rsa" / "cka.tsv", sep="\t")
-    assert cka["value"].between(0, 1).all() and len(cka) == 6
+    assert cka["value"].between(0, 1).all() and len(cka) == len(expected)
 
 
 def test_pairwise_table_and_model_comparison_figure(smoke_run):
     folder = smoke_run / "results" / "smoke" / "rsa"
     table = pd.read_csv(folder / "rsa.tsv", sep="\t")
     pairwise = pd.read_csv(folder / "pairwise.tsv", sep="\t")
-    # 6 layers of two single-seed networks: every pair (15) per comparator
-    assert len(pairwise) == 15 * 3 and set(pairwise["kind"]) == {"all_pairs"}
+    # 20 layers of five single-seed networks (the normative CNN, the encoder and the smoke
+    # family's three variants): every pair (190) per comparator
+    assert table.groupby("comparator")["candidate"].nunique().eq(20).all()
+    assert len(pairwise) == 190 * 3 and set(pairwise["kind"]) == {"all_pairs"}
     assert list(pairwise.columns[:5]) == ["reference", "comparator", "candidate_a",
                                           "candidate_b", "kind"]
     values = table.set_index(["comparator", "candidate"])["value"]
@@ -375,6 +393,91 @@ def test_receptive_fields_of_the_normative_cnn_grow_with_depth(smoke_run):
             "receptive_fields.png").stat().st_size > 0
 
 
+def test_the_smoke_family_is_trained_compared_and_ranked(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    board = pd.read_csv(results / "rsa" / "leaderboard.tsv", sep="\t")
+    seeds = pd.read_csv(results / "rsa" / "leaderboard_seeds.tsv", sep="\t")
+    assert set(board["network"]) == {"normative", "encoder", *SMOKE_FAMILY}
+    assert len(board) == 5 * 3 and len(seeds) == 5 * 3  # networks x comparators, one seed each
+    family = board[board["family"] == "smoke"].set_index(["network", "comparator"])
+    assert set(family.index.get_level_values(0)) == set(SMOKE_FAMILY)
+    pearson = family.xs("pearson", level="comparator")
+    assert pearson.loc["smoke-epochs0", "untrained"] and pearson.loc["smoke-epochs0",
+                                                                      "n_epochs"] == 0
+    assert pearson.loc["smoke-epochs0", "test_accuracy"] < 0.7  # chance: 0.5
+    assert (pearson.loc[["smoke-base", "smoke-blocks2"], "test_accuracy"] > 0.9).all()
+    assert pearson.loc["smoke-blocks2", "n_blocks"] == 2
+    for network, layers in SMOKE_FAMILY.items():
+        assert pearson.loc[network, "best_layer"] in layers
+        assert all(np.isfinite(pearson.loc[network, f"similarity_{layer}"]) for layer in layers)
+    # with two folds, choosing on one and scoring on the other never beats choosing in sample
+    assert (board["best_score"] <= board["in_sample_best_score"] + 1e-12).all()
+    ranks = board.groupby("comparator", sort=False)["rank"].apply(list)
+    assert list(ranks) == [[1, 2, 3, 4, 5]] * 3
+
+    # the same numbers as the RSA table's, computed apart: similarity with single-fold RDMs,
+    # and the noise ceiling
+    rsa = pd.read_csv(results / "rsa" / "rsa.tsv", sep="\t").set_index(["candidate",
+                                                                         "comparator"])
+    for _, row in seeds.iterrows():
+        for layer in SMOKE_FAMILY.get(row["network"], []):
+            expected = rsa.loc[(f"{row['network']}/seed{row['seed']}/{layer}",
+                                row["comparator"])]
+            assert row[f"similarity_{layer}"] == pytest.approx(expected["value_fold_mean"],
+                                                                rel=1e-10, abs=1e-12)
+            assert row["noise_ceiling_lower"] == pytest.approx(expected["noise_ceiling_lower"])
+    for name in ("accuracy", "depth", "layers"):
+        for suffix in ("png", "svg"):
+            assert (results / "figures" / "families" / f"{name}.{suffix}").stat().st_size > 0
+    # family members get the summary figures, not figures of their own
+    assert not (results / "figures" / "rdms" / "smoke-base").exists()
+
+
+def test_the_untrained_variant_keeps_its_initial_weights(smoke_run):
+    import torch
+
+    from v1rsa import normative
+
+    def weights(network):
+        folder = smoke_run / "results" / "models" / network / "seed0"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        saved = torch.load(folder / "model.pt", weights_only=True)
+        initial = normative.build(metrics["architecture"]).state_dict()  # seed 0, as the family
+        return metrics, saved, initial
+
+    metrics, saved, initial = weights("smoke-epochs0")
+    assert metrics["n_epochs_run"] == 0 and saved.keys() == initial.keys()
+    for name, tensor in initial.items():
+        assert torch.equal(saved[name], tensor), name
+    history = pd.read_csv(smoke_run / "results" / "models" / "smoke-epochs0" / "seed0" /
+                          "history.tsv", sep="\t")
+    assert history.empty and list(history.columns) == list(normative.HISTORY_COLUMNS)
+    metrics, saved, initial = weights("smoke-base")  # the same network, trained
+    assert metrics["n_epochs_run"] == 8 and not torch.equal(saved["fc.weight"],
+                                                             initial["fc.weight"])
+
+
+def test_held_out_accuracy_is_scored_on_gratings_never_seen_in_training(smoke_run):
+    from v1rsa import io, normative, stimuli, training
+
+    stimuli_folder = smoke_run / "results" / "stimuli"
+    train = io.read_netcdf(stimuli_folder / "tilt_train.nc", ["image"])
+    test = io.read_netcdf(stimuli_folder / "tilt_test.nc", ["image", "label"])
+    unseen = stimuli.unseen(test["image"].values, train["image"].values)
+    assert 0 < (~unseen).sum() < 30  # the smoke sets share some images: those are left out
+    for network in ["normative/seed12", *(f"{name}/seed0" for name in SMOKE_FAMILY)]:
+        folder = smoke_run / "results" / "models" / network
+        metrics = json.loads((folder / "metrics.json").read_text())
+        model = training.load_state_dict(normative.build(metrics["architecture"]),
+                                         folder / "model.pt")
+        scores = normative.evaluate_tilt(model, test["image"].values[unseen],
+                                         test["label"].values[unseen])
+        assert scores["accuracy"] == metrics["test_accuracy"], network
+        assert metrics["n_test"] == unseen.sum()
+        assert metrics["n_test_seen_in_training"] == (~unseen).sum()
+        assert metrics["device"] == "cpu"
+
+
 SMALL_CNN = (
     "custom_networks:\n"
     "  small:\n"
@@ -422,7 +525,7 @@ def test_a_network_of_ones_own_is_compared_with_v1_like_the_built_in_ones(smoke_
     assert list(dict.fromkeys(small["layer"])) == SMALL_CNN_LAYERS
     assert small["candidate"].str.startswith("small/seed0/").all()  # no training seed: seed0
     assert len(small) == 3 * 3  # layers × comparators
-    assert set(table["network"]) == {"normative", "encoder", "small"}
+    assert set(table["network"]) == {"normative", "encoder", "small", *SMOKE_FAMILY}
     activations = xr.load_dataset(
         smoke_copy / "results" / "smoke" / "activations" / "small" / "seed0.nc",
         engine="h5netcdf")
@@ -458,6 +561,73 @@ def test_a_bad_network_of_ones_own_stops_the_workflow_before_any_job(tmp_path, m
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr), result.stderr[-3000:]
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
+
+
+OWN_FAMILY = (
+    "custom_networks:\n"
+    "  tiny:\n"
+    "    factory: networks:small_cnn\n"
+    "    kwargs: {{n_outputs: 1}}\n"
+    "    weights: null\n"
+    "    layers: [features.2, classifier.1]\n"
+    "    input: {{size: [24, 32], n_channels: 3}}\n"
+    "families:\n"
+    "  own:\n"
+    "    network: tiny\n"
+    "    base: {{n_epochs: 6, lr: 0.05, momentum: 0.9}}\n"
+    "    grid: {grid}\n"
+    "run_families: [smoke, own]\n"
+)
+
+
+def own_family(workdir, monkeypatch, grid):
+    """A family of tests/networks.py's SmallCNN (one logit) over its factory's arguments."""
+    import networks
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(networks.__file__).parent), prepend=os.pathsep)
+    (workdir / "own.yaml").write_text(OWN_FAMILY.format(grid=grid))
+    return "own.yaml"
+
+
+def test_a_family_of_ones_own_network_is_trained_on_the_tilt_task(smoke_copy, monkeypatch):
+    import torch
+
+    import networks
+    from v1rsa import activations, normative
+
+    configfile = own_family(smoke_copy, monkeypatch, "{hidden: [8, 16]}")
+    snakemake(smoke_copy, "--configfile", "config/smoke.yaml", configfile)
+    board = pd.read_csv(smoke_copy / "results" / "smoke" / "rsa" / "leaderboard.tsv", sep="\t")
+    own = board[(board["family"] == "own") & (board["comparator"] == "pearson")]
+    # the factory's default (hidden 8) is not in the base's kwargs: both values are named
+    assert sorted(own["network"]) == ["own-hidden16", "own-hidden8"]
+    assert (own["hidden"].isin([8, 16])).all() and own["test_accuracy"].notna().all()
+    assert set(own["best_layer"]) <= {"features.2", "classifier.1"}
+    folder = smoke_copy / "results" / "models" / "own-hidden16" / "seed0"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["architecture"] == {"factory": "networks:small_cnn",
+                                       "kwargs": {"n_outputs": 1, "hidden": 16}}
+    network = activations.build_network("networks:small_cnn", kwargs={"n_outputs": 1,
+                                                                     "hidden": 16},
+                                        weights=folder / "model.pt")
+    test = held_out_gratings(smoke_copy)
+    images = activations.adapt_images(test["image"].values, size=[24, 32], n_channels=3)
+    scores = normative.evaluate_tilt(network, images, test["label"].values)
+    assert scores["accuracy"] == metrics["test_accuracy"]
+    assert isinstance(network, networks.SmallCNN) and metrics["n_epochs_run"] == 6
+    initial = activations.build_network("networks:small_cnn", kwargs={"n_outputs": 1,
+                                                                     "hidden": 16})
+    assert not torch.equal(network.classifier[1].weight, initial.classifier[1].weight)
+
+
+def test_a_family_member_that_is_no_tilt_classifier_stops_the_workflow(tmp_path, monkeypatch):
+    workdir = copy_workflow(tmp_path / "wf")
+    configfile = own_family(workdir, monkeypatch, "{n_outputs: [1, 2]}")
+    result = snakemake(workdir, "-n", "--configfile", "config/smoke.yaml", configfile,
+                       check=False)
+    assert result.returncode != 0
+    assert re.search(r"config: families\.own: variant 'n_outputs2': SmallCNN must return one "
+                     r"logit", result.stdout + result.stderr), result.stderr[-3000:]
 
 
 def test_jobs_run_the_library_of_their_own_checkout(tmp_path):

@@ -11,8 +11,9 @@ rule activations:
     output:
         "results/{dataset}/activations/{network}/seed{seed}.nc",
     wildcard_constraints:
-        network=one_of(NETWORKS),
+        network=one_of(NETWORKS + FAMILY_NETWORKS),
     params:
+        kind=lambda w: network_kind(w.network),
         layers=lambda w: network_layers(w.network),
         grating=lambda w: grating_params(w.network),
         input_adapter=lambda w: input_adapter(w.network),

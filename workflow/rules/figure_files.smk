@@ -51,6 +51,11 @@ RSA_FIGURES = {
     "comparison": ("rsa_comparison", "model comparison"),
 }
 GROUP_FIGURES = {"rsa": ("rsa_group_figure", "group: similarity to V1")}
+FAMILY_FIGURES = {
+    "accuracy": ("families_accuracy", "task accuracy vs similarity to V1"),
+    "depth": ("families_depth", "similarity vs layer depth"),
+    "layers": ("families_layers", "variants x layers"),
+}
 
 
 def _files(folder, figures):

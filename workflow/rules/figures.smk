@@ -251,6 +251,8 @@ rule plot_rsa:
     output:
         **figure_files("results/{dataset}/figures/rsa", RSA_FIGURES, "RSA", "{dataset}"),
     params:
+        # family members are summarised by plot_families
+        networks=NETWORKS,
         dpi=FIGURES["dpi"],
         note=FIGURES["note"],
     group:
@@ -265,6 +267,39 @@ rule plot_rsa:
         "benchmarks/{dataset}/figures/rsa.tsv"
     script:
         "../scripts/plot_rsa.py"
+
+
+# One job draws every family of a dataset, however many variants they have.
+rule plot_families:
+    input:
+        table="results/{dataset}/rsa/leaderboard.tsv",
+        seeds="results/{dataset}/rsa/leaderboard_seeds.tsv",
+        code=library("plot_families"),
+    output:
+        **figure_files(
+            "results/{dataset}/figures/families", FAMILY_FIGURES, "Families", "{dataset}"
+        ),
+    params:
+        comparator=config["rsa"]["comparators"][0],
+        correlation=lambda w: {
+            "n_bootstrap": config["rsa"]["n_bootstrap"],
+            "ci_level": config["rsa"]["ci_level"],
+            "seed": FIGURES["seed"],
+        },
+        dpi=FIGURES["dpi"],
+        note=FIGURES["note"],
+    group:
+        "rsa"  # one cluster job with the RSA chain (rsa.smk)
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/{dataset}/figures/families.log",
+    benchmark:
+        "benchmarks/{dataset}/figures/families.tsv"
+    script:
+        "../scripts/plot_families.py"
 
 
 rule plot_rsa_group:

@@ -52,6 +52,7 @@ rule train_decoder:
         "../scripts/train_decoder.py"
 
 
+# The normative CNN and every member of a family: one job per network and seed.
 rule train_normative:
     input:
         train="results/stimuli/tilt_train.nc",
@@ -59,12 +60,17 @@ rule train_normative:
         test="results/stimuli/tilt_test.nc",
         code=library("train_normative"),
     output:
-        model="results/models/normative/seed{seed}/model.pt",
-        metrics="results/models/normative/seed{seed}/metrics.json",
-        history="results/models/normative/seed{seed}/history.tsv",
+        model="results/models/{network}/seed{seed}/model.pt",
+        metrics="results/models/{network}/seed{seed}/metrics.json",
+        history="results/models/{network}/seed{seed}/history.tsv",
+    wildcard_constraints:
+        network=one_of(TILT_NETWORKS),
     params:
-        arch=normative_architecture(),
-        training=lambda w: select(config["normative"], "lr", "momentum", "batch_size", "n_epochs"),
+        arch=lambda w: normative_architecture(w.network),
+        training=lambda w: normative_training(w.network),
+        # a family of a network of one's own: its factory and how it takes a grating
+        custom=lambda w: custom_network(w.network),
+        input_adapter=lambda w: input_adapter(w.network),
         early_stopping_patience=config["normative"]["early_stopping_patience"],
         device=config["device"],
     threads: 1
@@ -73,9 +79,9 @@ rule train_normative:
         runtime=lambda wildcards, attempt: 30 * attempt,
         gpu=gpu_request(),
     log:
-        "logs/models/normative/seed{seed}.log",
+        "logs/models/{network}/seed{seed}.log",
     benchmark:
-        "benchmarks/models/normative/seed{seed}.tsv"
+        "benchmarks/models/{network}/seed{seed}.tsv"
     script:
         "../scripts/train_normative.py"
 

@@ -39,7 +39,7 @@ rule rdm:
     output:
         "results/{dataset}/rdms/{network}/seed{seed}.nc",
     wildcard_constraints:
-        network=one_of(NETWORKS),
+        network=one_of(NETWORKS + FAMILY_NETWORKS),
     params:
         method=config["rdm"]["method"],
     priority: 10
@@ -91,6 +91,39 @@ rule rsa:
         "benchmarks/{dataset}/rsa.tsv"
     script:
         "../scripts/rsa.py"
+
+
+rule leaderboard:
+    input:
+        v1="results/{dataset}/rdms/v1.nc",
+        networks=lambda w: network_files(w.dataset, "rdms"),
+        metrics=tilt_metrics()[1],
+        code=library("leaderboard"),
+    output:
+        table=report(
+            "results/{dataset}/rsa/leaderboard.tsv",
+            caption="../report/leaderboard.rst",
+            category="RSA",
+        ),
+        seeds="results/{dataset}/rsa/leaderboard_seeds.tsv",
+    params:
+        names=network_names(),
+        trained=tilt_metrics()[0],
+        families={network: variant.describe() for network, variant in FAMILY_VARIANTS.items()},
+        comparators=config["rsa"]["comparators"],
+    priority: 10
+    group:
+        "rsa"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
+    log:
+        "logs/{dataset}/leaderboard.log",
+    benchmark:
+        "benchmarks/{dataset}/leaderboard.tsv"
+    script:
+        "../scripts/leaderboard.py"
 
 
 rule rsa_group:

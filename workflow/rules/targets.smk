@@ -30,10 +30,12 @@ def figure_outputs(dataset):
         outputs += _files(f"{folder}/encoder/seed{seed}", ENCODER_FIGURES)
     for seed in config["normative"]["seeds"]:
         outputs += _files(f"results/figures/normative/seed{seed}", NORMATIVE_FIGURES)
-    for name in network_names():
+    for name in network_names(NETWORKS):
         outputs += _files(f"{folder}/representations/{name}", REPRESENTATION_FIGURES)
         outputs += _files(f"{folder}/rdms/{name}", RDM_FIGURES)
     outputs += _files(f"{folder}/rsa", RSA_FIGURES)
+    if FAMILY_VARIANTS:
+        outputs += _files(f"{folder}/families", FAMILY_FIGURES)
     return outputs
 
 
@@ -90,7 +92,7 @@ def final_outputs():
         outputs += decoder_outputs(dataset)
         outputs += [
             f"results/{dataset}/rsa/{table}"
-            for table in ("rsa.tsv", "rsa.html", "cka.html", "pairwise.tsv")
+            for table in ("rsa.tsv", "rsa.html", "cka.html", "pairwise.tsv", "leaderboard.tsv")
         ]
         outputs += figure_outputs(dataset)
     outputs += receptive_field_outputs()

@@ -12,7 +12,7 @@ conditions = rdm.select_conditions(
     io.read_netcdf(inputs.conditions, ["response"]), **params.conditions
 )
 network = activations.open_network(
-    name, seed=seed, custom=params.custom, weights=inputs.get("weights"),
+    params.kind, seed=seed, custom=params.custom, weights=inputs.get("weights"),
     metrics=inputs.get("metrics"), model=inputs.get("model"),
 )
 dataset = activations.condition_activations(

@@ -12,7 +12,10 @@ made_with = provenance.record(snakemake.params)
 table = pd.read_csv(snakemake.input.table, sep="\t", dtype={"network_seed": "Int64"})
 cka = pd.read_csv(snakemake.input.cka, sep="\t")
 pairwise = pd.read_csv(snakemake.input.pairwise, sep="\t")
-figures = {"rsa": rsa.rsa_figure(table, cka), "comparison": rsa.comparison_figure(table, pairwise)}
+figures = {
+    # family members are summarised by plot_families, but take part in the model comparison
+    "rsa": rsa.rsa_figure(table, cka, networks=snakemake.params.networks),
+    "comparison": rsa.comparison_figure(table, pairwise),
+}
 style.save_figures(figures, dict(snakemake.output.items()), dpi=snakemake.params.dpi,
-                   provenance=made_with,
-                   note=snakemake.params.note)
+                   provenance=made_with, note=snakemake.params.note)

@@ -1,4 +1,5 @@
-"""train_normative: the course's tilt CNN on gratings, scored on fresh gratings."""
+"""train_normative: the tilt CNN (or a family's network of one's own) on gratings, scored on
+fresh gratings."""
 
 from v1rsa import io, normative, provenance, training
 from v1rsa.logs import log_to_file
@@ -15,8 +16,10 @@ model, history, metrics = normative.fit_normative(
     seed=int(snakemake.wildcards.seed),
     device=training.pick_device(params.device),
     early_stopping_patience=params.early_stopping_patience,
+    custom=params.custom,
+    input_adapter=params.input_adapter,
     **params.training,
 )
 training.save_state_dict(model, snakemake.output.model)
 io.write_json(metrics, snakemake.output.metrics, provenance=made_with)
-training.write_history(history, snakemake.output.history)
+training.write_history(history, snakemake.output.history, normative.HISTORY_COLUMNS)

@@ -11,7 +11,9 @@ of the science they serve, in the order of the pipeline:
 - ``stimuli``: the course's gratings and hand-made filters;
 - ``decoding``: what every decoder shares, and the ridge decoder of Stringer et al. (no torch);
 - ``decoders``: the course's torch decoders (MLP regression, classifier, circular);
-- ``normative``: the course's tilt CNN;
+- ``normative``: the course's tilt CNN, of one or more conv blocks (their layout, without torch:
+  ``blocks``);
+- ``families``: families of networks: variants of a base network, their names and checks;
 - ``encoding``: the encoding model (grating image → every neuron);
 - ``training``: what every trained network shares: device, seeding, history, checkpoints;
 - ``activations``: layer activations of any torch module, one's own networks included;

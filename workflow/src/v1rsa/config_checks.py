@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 
 from jsonschema import Draft202012Validator, validators
 
+from v1rsa.blocks import block_layers, pooled_shape
+
 
 class ConfigError(ValueError):
     """The configuration has problems; the message has one line per problem, naming its key."""
@@ -200,15 +202,18 @@ def normative(config: dict) -> Iterator[str]:
         yield ("config: normative.handmade_init: the hand-made filters are 6 channels of 7 × 7; "
                f"got n_channels {settings['n_channels']}, kernel_size {kernel_size}. Set "
                "handmade_init: false to start from random filters")
-    height, width = image_shape(settings["res"])
-    if pool_size > min(height, width):
-        yield (f"config: normative.pool_size: {pool_size} is larger than the {height} × {width} "
-               f"image that normative.res {settings['res']:g} gives")
+    try:
+        pooled_shape(image_shape(settings["res"]), pool_size, settings["n_blocks"])
+    except ValueError as err:
+        key = "pool_size" if settings["n_blocks"] == 1 else "n_blocks"
+        yield f"config: normative.{key}: {err} (normative.res {settings['res']:g})"
 
 
 @section
 def layers(config: dict) -> Iterator[str]:
     for network, modules in NETWORK_MODULES.items():
+        if network == "normative":  # blocks 2, 3…: conv2, conv2_norm, pool2…
+            modules = block_layers(modules, config["normative"]["n_blocks"])
         recorded = config["activations"][network]["layers"]
         unknown = [layer for layer in recorded if layer not in modules]
         if unknown:

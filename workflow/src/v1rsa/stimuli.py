@@ -23,6 +23,12 @@ def _canvas(sf: float, res: float) -> tuple[np.ndarray, np.ndarray]:
                        sf * np.arange(0, CANVAS_HEIGHT * res) / res)
 
 
+def image_shape(res: float) -> tuple[int, int]:
+    """(H, W) pixels of a grating at resolution ``res`` (48 × 64 at 0.1), as :func:`gratings`
+    makes it."""
+    return (len(np.arange(0, CANVAS_HEIGHT * res)), len(np.arange(0, CANVAS_WIDTH * res)))
+
+
 def gratings(orientations_deg, sf: float = 1 / 28, res: float = 0.1,
              offset: float = 0.0) -> np.ndarray:
     """Binarised gratings, one per orientation: (n, H, W) float32 with values {offset, 1 + offset}.
@@ -75,6 +81,20 @@ def random_tilt_orientations(n: int, seed: int | np.random.Generator) -> np.ndar
     if int(n) != n or n < 1:
         raise ValueError(f"n (number of orientations) must be a positive integer, got {n}")
     return np.random.default_rng(seed).uniform(-90.0, 90.0, int(n))
+
+
+def unseen(images, seen_images) -> np.ndarray:
+    """(n,) bool: which of ``images`` (n, H, W) equal none of ``seen_images`` (m, H, W) pixel for
+    pixel. Binarised gratings at nearby angles are often the same image (at 48 × 64 pixels, 92 of
+    1,000 random test angles give an image of the 1,000 training angles), so a held-out score
+    keeps only the images a network was never shown."""
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    seen_images = np.ascontiguousarray(seen_images, dtype=np.float32)
+    if images.shape[1:] != seen_images.shape[1:]:
+        raise ValueError(f"images {images.shape[1:]} and seen_images {seen_images.shape[1:]} "
+                         "differ in size")
+    seen = {image.tobytes() for image in seen_images}
+    return np.array([image.tobytes() not in seen for image in images], dtype=bool)
 
 
 def tilt_labels(orientation_deg) -> np.ndarray:

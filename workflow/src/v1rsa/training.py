@@ -48,18 +48,21 @@ def seed_everything(seed: int) -> torch.Generator:
 class SGD:
     """Stochastic gradient descent with PyTorch's momentum rule, without ``torch.optim``.
 
-    The updates of ``torch.optim.SGD(params, lr=lr, momentum=momentum)`` (no dampening, weight
-    decay or Nesterov) on a CPU, the same numbers: on each parameter with a gradient g, the
+    The updates of ``torch.optim.SGD(params, lr=lr, momentum=momentum,
+    weight_decay=weight_decay)`` (no dampening or Nesterov) on a CPU, the same numbers: on each
+    parameter p with a gradient g, g ← g + weight_decay·p (L2 weight decay, when not 0), the
     momentum buffer starts at g and becomes momentum·buf + g, and p ← p − lr·buf (p ← p − lr·g
     without momentum). ``torch.optim`` imports ``torch._dynamo`` when an optimizer is first
     used: 0.9 s of the start-up of every training job.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0):
-        if not lr > 0 or momentum < 0:
-            raise ValueError(f"SGD needs lr > 0 and momentum ≥ 0; got lr={lr}, momentum={momentum}")
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        if not lr > 0 or momentum < 0 or not weight_decay >= 0:
+            raise ValueError(f"SGD needs lr > 0, momentum ≥ 0 and weight_decay ≥ 0; got lr={lr}, "
+                             f"momentum={momentum}, weight_decay={weight_decay}")
         self.params = list(params)
         self.lr, self.momentum = float(lr), float(momentum)
+        self.weight_decay = float(weight_decay)
         self._buffers: list[torch.Tensor | None] = [None] * len(self.params)
 
     def zero_grad(self) -> None:
@@ -74,6 +77,8 @@ class SGD:
             grad = param.grad
             if grad is None:
                 continue
+            if self.weight_decay != 0:
+                grad = grad.add(param, alpha=self.weight_decay)
             if self.momentum != 0:
                 buffer = self._buffers[index]
                 if buffer is None:
@@ -147,6 +152,7 @@ def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.n
     return module
 
 
-def write_history(rows: list[dict], path: str | os.PathLike) -> None:
-    """Write the training history (one dict per step or epoch) as a TSV table."""
-    write_tsv(pd.DataFrame(rows), path)
+def write_history(rows: list[dict], path: str | os.PathLike, columns=None) -> None:
+    """Write the training history (one dict per step or epoch) as a TSV table; ``columns``
+    names the header, so that a history of no rows (no epoch ran) still has one."""
+    write_tsv(pd.DataFrame(rows, columns=columns), path)

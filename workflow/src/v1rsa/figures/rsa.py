@@ -147,10 +147,15 @@ def _legend(fig, axes) -> None:
 
 @style.styled
 def rsa_figure(table: pd.DataFrame, cka: pd.DataFrame | None = None, *,
-               max_columns: int = 2):
+               networks=None, max_columns: int = 2):
     """One panel per comparator of ``rsa.tsv`` (:func:`plot_similarity_bars`), and CKA
-    (``cka.tsv``) as an extra panel when given."""
+    (``cka.tsv``) as an extra panel when given; only the rows of ``networks`` when given (the
+    members of families have figures of their own, v1rsa.figures.families)."""
     _check_table(table, "rsa table")
+    if networks is not None:
+        table = table[table["network"].astype(str).isin(networks)]
+        if cka is not None:
+            cka = cka[cka["network"].astype(str).isin(networks)]
     comparators = list(dict.fromkeys(table["comparator"].astype(str)))
     n_panels = len(comparators) + (cka is not None)
     n_columns = min(max_columns, n_panels)

@@ -11,7 +11,9 @@ non-interactive Agg backend.
 from __future__ import annotations
 
 import functools
+import io
 import os
+import re
 from collections.abc import Mapping
 
 import matplotlib
@@ -122,8 +124,31 @@ def save(fig: Figure, png_path: str | os.PathLike, vector_path: str | os.PathLik
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None}
         if text is not None:
             metadata["Subject" if fmt == "pdf" else "Description"] = text
-        with atomic_path(vector_path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata=metadata)
+        if fmt == "svg":
+            buffer = io.StringIO()
+            fig.savefig(buffer, format=fmt, metadata=metadata)
+            with atomic_path(vector_path) as tmp:
+                with open(tmp, "w", encoding="utf-8") as file:
+                    file.write(stable_clip_ids(buffer.getvalue()))
+        else:
+            with atomic_path(vector_path) as tmp:
+                fig.savefig(tmp, format=fmt, metadata=metadata)
+
+
+def stable_clip_ids(svg: str) -> str:
+    """``svg`` with its clip paths numbered in the order they are defined.
+
+    Matplotlib names a clip path after a hash of its rectangle's float coordinates, so a layout
+    that differs in the 15th digit between two runs (invisible in the drawing, whose coordinates
+    are written to 6 decimals) gives other names and other bytes. Numbered, the file depends on
+    what is drawn only.
+    """
+    names = {name: f"clip{i}" for i, name in
+             enumerate(dict.fromkeys(re.findall(r'<clipPath id="([^"]+)"', svg)))}
+    if not names:
+        return svg
+    pattern = re.compile(r'(id="|url\(#)(' + "|".join(map(re.escape, names)) + r')\b')
+    return pattern.sub(lambda m: m.group(1) + names[m.group(2)], svg)
 
 
 def save_figures(figures: Mapping[str, Figure], paths: Mapping[str, str], *,

@@ -17,7 +17,9 @@ The package is split the way the science is (as rsatoolbox splits ``rdm.compare`
 - :mod:`~v1rsa.rsa.groups`: several recordings of the same conditions — the between-recording
   noise ceiling and the dual bootstrap over recordings and conditions;
 - :mod:`~v1rsa.rsa.table`: all of the above for many candidates and comparators, as one
-  Dataset and the tidy tables ``rsa.tsv`` and ``pairwise.tsv``.
+  Dataset and the tidy tables ``rsa.tsv`` and ``pairwise.tsv``;
+- :mod:`~v1rsa.rsa.leaderboard`: many networks side by side: task accuracy, each layer's
+  similarity, the best layer chosen on one trial fold and scored on the others.
 
 Functions take numpy arrays (``(n, n)`` RDMs, ``(k, n, n)`` stacks of candidates) and draw all
 randomness from a seed or a ``numpy.random.Generator``. The numbers equal rsatoolbox 0.3.2's to
@@ -42,6 +44,13 @@ from v1rsa.rsa.bootstrap import (
 )
 from v1rsa.rsa.ceiling import noise_ceiling
 from v1rsa.rsa.comparators import RSATOOLBOX_METHODS, cka, compare, compare_many
+from v1rsa.rsa.leaderboard import (
+    cross_validated_best_layer,
+    fold_similarities,
+    leaderboard_table,
+    rank_correlation,
+    seeds_table,
+)
 from v1rsa.rsa.model_comparison import (
     BootstrapSamples,
     comparison_pairs,
@@ -88,14 +97,19 @@ __all__ = [
     "compare_many",
     "compare_resampled",
     "confidence_interval",
+    "cross_validated_best_layer",
     "draw_bootstrap_indices",
     "draw_permutations",
     "fdr_bh",
+    "fold_similarities",
+    "leaderboard_table",
     "network_candidates",
     "noise_ceiling",
     "permutation_null",
     "permutation_p_value",
     "permutation_test",
+    "rank_correlation",
     "rsa_table",
+    "seeds_table",
     "split_candidate_names",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -32,6 +33,8 @@ from v1rsa.rsa.seeds import draw_seeds, unit_samples, units_of
 #: conditions holds the same 3 pairs (the CI collapses to the value), and 4 conditions have
 #: 4! = 24 orderings, too few for the permutation test to reach p < 0.05
 MIN_RSA_CONDITIONS = 5
+
+log = logging.getLogger(__name__)
 
 
 def rsa_table(
@@ -305,7 +308,8 @@ def network_candidates(network_rdms: Mapping[str, xr.Dataset]) -> dict[str, np.n
 
 
 def cka_table(v1_response, network_activations: Mapping[str, xr.Dataset]) -> pd.DataFrame:
-    """Linear CKA between V1 and each recorded layer: one row per candidate.
+    """Linear CKA between V1 and each recorded layer: one row per candidate (NaN for a layer
+    that is the same for every condition).
 
     v1_response: (n_conditions, n_neurons) trial averages of the same conditions the networks
     saw; network_activations: ``{"{network}/seed{seed}": activations/{network}/seed{seed}.nc}``.
@@ -314,12 +318,18 @@ def cka_table(v1_response, network_activations: Mapping[str, xr.Dataset]) -> pd.
     rows = []
     for name, activations in network_activations.items():
         for layer in activations.data_vars:
-            layer_gram = _centred_gram(_check_activations(activations[layer].values, layer))
+            values = _check_activations(activations[layer].values, layer)
+            layer_gram = _centred_gram(values)
             if layer_gram.shape != v1_gram.shape:
                 raise ValueError(f"{name}/{layer} has {layer_gram.shape[0]} conditions but V1 has "
                                  f"{v1_gram.shape[0]}")
+            if (values != values[:1]).any():
+                value = _cka_from_grams(v1_gram, layer_gram)
+            else:  # e.g. a layer after ReLUs that never fire: no geometry to compare
+                log.warning("%s/%s is the same for every condition: its CKA is NaN", name, layer)
+                value = np.nan
             rows.append({"reference": "V1", "candidate": f"{name}/{layer}", "comparator": "cka",
-                         "value": _cka_from_grams(v1_gram, layer_gram)})
+                         "value": value})
     return pd.DataFrame(rows)
 
 
