@@ -28,6 +28,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import xarray as xr
+import yaml
 
 from conftest import REPO, copy_workflow, snakemake
 
@@ -129,6 +130,11 @@ def slurm_runs(tmp_path_factory) -> SimpleNamespace:
             pytest.fail(reason)
         pytest.skip(reason)
     main = copy_workflow(tmp_path_factory.mktemp("slurm_smoke"))
+    # the smoke run without its group of recordings (three more mice, ~20 more jobs: the group's
+    # analysis is the same on a cluster, and the tests' time is counted)
+    smoke = yaml.safe_load((main / "config" / "smoke.yaml").read_text())
+    del smoke["groups"]
+    (main / "config" / "smoke.yaml").write_text(yaml.safe_dump(smoke, sort_keys=False))
     # device auto: training and extraction jobs ask SLURM for a GPU; torch finds none and trains
     # on the CPU, as the local run with device cpu does
     (main / "device.yaml").write_text("device: auto\n")
@@ -181,28 +187,23 @@ def submitted_rules(output: str) -> Counter:
 
 
 @pytest.mark.slurm
-def test_every_job_of_the_smoke_run_is_one_completed_slurm_job_and_the_rsa_chain_one(slurm_runs):
+def test_every_job_of_the_smoke_run_is_one_slurm_job_and_the_summaries_one(slurm_runs):
     print(f"SLURM runs took {slurm_runs.seconds:.0f} s")
     jobs, output = slurm_runs.main_jobs, slurm_runs.main_output
     expected = submitted_rules(output)
     # the normative CNN and each of the smoke family's three variants
     assert expected["train_normative"] == 1 + len(SMOKE_FAMILY) and expected["train_encoder"] == 1
     assert "gratings" not in expected and "all" not in expected  # local rules
-    # the RSA chain of the run's dataset went out as one group job (its rules are listed under
-    # "Group job rsa"); the RDMs of the recordings that only a group of recordings uses are
-    # group jobs of one job each (the group's own RSA is not in the chain)
+    # the dataset's summaries went out as one group job (their rules are listed under "Group job
+    # rsa"); each network's RDM is a job of its own
     groups = group_jobs(output)
-    assert {group for group, _, _ in groups} == {"rsa"}
-    [chain] = [rules for _, rules, datasets in groups if datasets == {"smoke"}]
-    assert set(chain) == {"rdm_v1", "rdm", "rsa", "rsa_tables", "plot_rdms", "plot_rsa",
-                          "leaderboard", "plot_families"}
+    assert [(group, datasets) for group, _, datasets in groups] == [("rsa", {"smoke"})]
+    [(_, summaries, _)] = groups
+    assert summaries == Counter({"rdm_v1": 1, "rsa": 1, "rsa_tables": 1, "plot_rsa": 1,
+                                 "leaderboard": 1, "plot_families": 1})
+    assert not set(summaries) & set(expected)
     rdms = list((slurm_runs.main / "results" / "smoke" / "rdms").rglob("seed*.nc"))
-    assert chain["rdm_v1"] == 1 and chain["rdm"] == len(rdms) == 2 + len(SMOKE_FAMILY)
-    assert chain["plot_rdms"] == 2  # the normative CNN's and the encoder's: no family member's
-    others = [rules for _, rules, datasets in groups if datasets != {"smoke"}]
-    assert len(others) == 6  # rdm_v1 and the normative CNN's rdm of 3 mice
-    assert all(sum(rules.values()) == 1 and set(rules) <= {"rdm_v1", "rdm"} for rules in others)
-    assert not set(chain) & set(expected)
+    assert expected["rdm"] == len(rdms) == 2 + len(SMOKE_FAMILY)
     # the plugin names a group job's SLURM job after the group and its rules
     group_slurm_jobs = [job for job in jobs if job["rule"] not in expected]
     assert len(group_slurm_jobs) == len(groups)
@@ -244,8 +245,10 @@ def test_each_variant_of_a_family_trains_and_is_read_in_its_own_gpu_job(slurm_ru
 def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
     smoke_run = request.getfixturevalue("smoke_run")  # after slurm_runs, which may skip
     local, cluster = smoke_run / "results", slurm_runs.main / "results"
-    files = sorted(path.relative_to(local) for path in local.rglob("*") if path.is_file())
-    assert sorted(path.relative_to(cluster) for path in cluster.rglob("*") if path.is_file()) \
+    files = sorted(path.relative_to(cluster) for path in cluster.rglob("*") if path.is_file())
+    # the local run's, but for its group of recordings (left out on the cluster)
+    assert sorted(path.relative_to(local) for path in local.rglob("*") if path.is_file()
+                  and not path.relative_to(local).parts[0].startswith(("groups", "mouse"))) \
         == files
     assert Path("smoke", "rsa", "leaderboard.tsv") in files  # compared as text below
     kinds = Counter(path.suffix for path in files)

@@ -228,8 +228,6 @@ rule plot_rdms:
         rows_deg=FIGURES["rdm_rows_deg"],
         dpi=FIGURES["dpi"],
         note=FIGURES["note"],
-    group:
-        "rsa"  # one cluster job with the RSA chain (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,
@@ -256,7 +254,7 @@ rule plot_rsa:
         dpi=FIGURES["dpi"],
         note=FIGURES["note"],
     group:
-        "rsa"  # one cluster job with the RSA chain (rsa.smk)
+        "rsa"  # one cluster job with the dataset's summaries (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,
@@ -289,7 +287,7 @@ rule plot_families:
         dpi=FIGURES["dpi"],
         note=FIGURES["note"],
     group:
-        "rsa"  # one cluster job with the RSA chain (rsa.smk)
+        "rsa"  # one cluster job with the dataset's summaries (rsa.smk)
     threads: 1
     resources:
         mem_mb=2000,

@@ -35,7 +35,7 @@ rule rsa_tables:
             labels={"figure": "CKA table"},
         ),
     group:
-        "rsa"  # one cluster job with the RSA chain (rsa.smk)
+        "rsa"  # one cluster job with the dataset's summaries (rsa.smk)
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,10 +1,12 @@
 # Representational dissimilarity matrices of V1 and of every network layer, and their comparison.
 #
-# On a cluster, this chain (V1's RDM, each network's, the RSA, and the RDM and RSA figures) runs as
-# one job per dataset (group "rsa"): each of them is seconds of work, while each cluster job
-# starts Snakemake anew (about 10 s on the test cluster) and waits for a status check before the
-# next can be submitted. A local run ignores groups. (Snakemake's job groups, not the groups of
-# recordings of rule rsa_group, groups.smk.)
+# On a cluster, a dataset's summaries (V1's RDM, the RSA, its tables and figure, the leaderboard
+# and the families' figures) run as one job per dataset (group "rsa"): each of them is seconds of
+# work, while each cluster job starts Snakemake anew (about 10 s on the test cluster) and waits
+# for a status check before the next can be submitted. Each network's RDM is a job of its own: a
+# group asks for one CPU per job it can run at once, and a family of 72 networks would ask for 72.
+# A local run ignores groups. (Snakemake's job groups, not the groups of recordings of rule
+# rsa_group, groups.smk.)
 
 
 rule rdm_v1:
@@ -43,8 +45,6 @@ rule rdm:
     params:
         method=config["rdm"]["method"],
     priority: 10
-    group:
-        "rsa"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
