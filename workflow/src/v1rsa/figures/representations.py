@@ -5,8 +5,8 @@ t-SNE: each representation (conditions × units) is reduced to at most 20 princi
 (scikit-learn PCA), then embedded in 2-d by scikit-learn's t-SNE with PCA initialisation and a
 fixed seed (exact gradients up to 100 conditions, Barnes–Hut beyond). Perplexity (the effective
 number of neighbours) must stay below the number of conditions; by default it is
-min(30, (n_conditions − 1) / 3): 30, scikit-learn's default, for the course's 181 conditions,
-and 9.7 for the 30 conditions of the smoke run.
+min(30, (n_conditions − 1) / 3): 30, scikit-learn's default, for the 180 conditions of the
+default run, and 9.7 for the 30 conditions of the smoke run.
 """
 
 from __future__ import annotations
