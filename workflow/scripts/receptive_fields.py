@@ -10,10 +10,9 @@ log_to_file(snakemake.log[0])
 made_with = provenance.record(snakemake.params)
 training.limit_threads(snakemake.threads)
 params, inputs, seed = snakemake.params, snakemake.input, int(snakemake.wildcards.seed)
-network = (
-    activations.build_network(**params.custom, weights=inputs.get("weights"), seed=seed)
-    if params.custom
-    else activations.load_network(snakemake.wildcards.network, inputs.metrics, inputs.model)
+network = activations.open_network(
+    snakemake.wildcards.network, seed=seed, custom=params.custom, weights=inputs.get("weights"),
+    metrics=inputs.get("metrics"), model=inputs.get("model"),
 )
 fields = receptive_fields.grating_receptive_fields(
     network, params.mapped["layers"], units=params.mapped["units"], **params.grating,
