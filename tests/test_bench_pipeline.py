@@ -74,7 +74,9 @@ def test_a_real_runs_log_names_every_benchmarked_job_and_its_chain(smoke_run):
     assert set(pipeline.job_rules(smoke_run)) == set(table["job"])
     chain = pipeline.longest_chain(smoke_run, table)
     rules = [rule for rule, _ in chain]
-    assert rules[0] == "simulate" and rules[1] == "zscore", rules
+    # it starts at one of the run's roots: the recording, or a network trained on the gratings
+    # (a local rule); which one depends on how long each took
+    assert rules[0] in ("simulate", "train_normative", "train_encoder"), rules
     assert rules[-1] == "run_record", rules  # the record of the run waits for every output
     assert rules[-2].startswith("plot_") or rules[-2] in ("receptive_fields", "rsa_tables"), rules
     assert sum(wall for _, wall in chain) >= table["wall_s"].max()
