@@ -143,6 +143,25 @@ def copy_workflow(workdir: Path) -> None:
             shutil.copy2(source, workdir / name)
 
 
+def print_report(workdir: Path, table: pd.DataFrame, cold: float, noop: float | None,
+                 config: str) -> None:
+    """Print the per-job table, the sums, the longest chain and the end-to-end times."""
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; config: {config}")
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+    print(f"\njobs: {len(table)}; sum of job wall times: {table['wall_s'].sum():.1f} s")
+    if "startup_s" in table:
+        print(f"start-up (each job's imports in a fresh Python): {table['startup_s'].sum():.1f} s "
+              "of that sum")
+    chain = longest_chain(workdir, table)
+    print(f"longest chain of jobs (no number of cores finishes sooner): "
+          f"{sum(wall for _, wall in chain):.1f} s, "
+          + " → ".join(f"{rule} {wall:.1f}" for rule, wall in chain))
+    print(f"end to end, cold: {cold:.1f} s")
+    if noop is not None:
+        print(f"no-op rerun: {noop:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default=None, help="extra config file (e.g. smoke)")
@@ -165,19 +184,7 @@ def main() -> None:
     if args.startup:
         table = add_startup(table, workdir)
 
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; config: {args.configfile or 'config/config.yaml'}")
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
-    print(f"\njobs: {len(table)}; sum of job wall times: {table['wall_s'].sum():.1f} s")
-    if args.startup:
-        print(f"start-up (each job's imports in a fresh Python): {table['startup_s'].sum():.1f} s "
-              "of that sum")
-    chain = longest_chain(workdir, table)
-    print(f"longest chain of jobs (no number of cores finishes sooner): "
-          f"{sum(wall for _, wall in chain):.1f} s, "
-          + " → ".join(f"{rule} {wall:.1f}" for rule, wall in chain))
-    print(f"end to end, cold: {cold:.1f} s")
-    print(f"no-op rerun: {noop:.1f} s")
+    print_report(workdir, table, cold, noop, args.configfile or "config/config.yaml")
     if args.keep:
         print(f"run folder kept: {workdir}")
     else:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import os
 import shutil
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -62,11 +66,32 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory) -> Path:
+def smoke_run(tmp_path_factory, pytestconfig) -> Path:
     """A finished run of config/smoke.yaml in a temporary copy of the workflow (read-only)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    started = time.perf_counter()
     snakemake(workdir, "--configfile", "config/smoke.yaml")
+    pytestconfig.stash[SMOKE_RUN] = workdir, time.perf_counter() - started
     return workdir
+
+
+SMOKE_RUN = pytest.StashKey[tuple[Path, float]]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Nothing gets slower in silence: the smoke run's per-job and end-to-end times (2 cores,
+    cold), as bench/pipeline.py prints them, after the tests that made it."""
+    if SMOKE_RUN not in config.stash:
+        return
+    workdir, seconds = config.stash[SMOKE_RUN]
+    spec = importlib.util.spec_from_file_location("bench_pipeline", REPO / "bench" / "pipeline.py")
+    pipeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pipeline)
+    terminalreporter.section("the smoke run of the tests, timed (bench/pipeline.py)")
+    with contextlib.redirect_stdout(io.StringIO()) as report:
+        pipeline.print_report(workdir, pipeline.benchmark_table(workdir), seconds, None,
+                              "config/smoke.yaml, the tests' smoke_run")
+    terminalreporter.write(report.getvalue())
 
 
 @pytest.fixture
