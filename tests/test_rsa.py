@@ -201,6 +201,24 @@ def repeated_entries(sample, reference, candidates):
             [np.repeat(candidate[rows, cols], repeats) for candidate in candidates])
 
 
+def test_weighted_spearman_of_several_references_equals_ranking_each_alone(rng):
+    # The kernel takes the references three at a time and the samples four at a time: five
+    # references (tied and untied) and seven samples leave a short group and a short block.
+    n = 40
+    references = np.stack([rounded(random_rdm(rng, n)), random_rdm(rng, n), block_rdm(n),
+                           random_rdm(rng, n), rounded(random_rdm(rng, n))])
+    candidates = np.concatenate([candidates_with_ties(rng, n), rounded(random_rdm(rng, n))[None]])
+    indices = rng.integers(0, n, size=(7, n))
+    ours = rsa.compare_resampled(references, candidates, "spearman", indices)
+    assert ours.shape == (7, 5, 5)
+    for r, reference in enumerate(references):
+        np.testing.assert_array_equal(
+            ours[:, r], rsa.compare_resampled(reference, candidates, "spearman", indices))
+        for b, sample in enumerate(indices):
+            x, ys = repeated_entries(sample, reference, candidates)
+            expected = [scipy.stats.spearmanr(x, y).statistic for y in ys]
+            np.testing.assert_allclose(ours[b, r], expected, rtol=0, atol=1e-10)
+
 def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
     # Beyond 1625 conditions the integer sums could overflow int64 and the ranks are held in
     # float64 instead; forced here on a small problem, it must give the same values.

@@ -123,150 +123,156 @@ def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, width, s
     return cubes
 
 
+# A pair's record in a block's table: four bootstrap samples side by side, each its weight w and
+# the three references' R_x (16 numbers: one 64-byte cache line in int32), so that a candidate's
+# walk fetches one line per pair for four samples at once.
+_SAMPLES_PER_BLOCK = 4
+_RECORD = 4 * _SAMPLES_PER_BLOCK
+
+
 @_compiled()
-def _cross_one(c, first, second, pair, group_starts, tied, ranks):
-    """A candidate's pass along its sorted order against one reference: (Σ w R_x R_y, Σ over
-    its tie groups of the group weight cubed). ranks: (m,) the reference's R_x by pair."""
-    cross = c[0] * 0
-    cubes = c[0] * 0
-    before = c[0] * 0
-    if not tied:
-        for s in range(first.size):
-            w = c[first[s]] * c[second[s]]
-            rank = 2 * before + w
-            before += w
-            cross += ranks[pair[s]] * (w * rank)
-        return cross, cubes
+def _step(table, at, zero, before, x0, x1, x2):
+    """One pair of an untied candidate's walk in one sample: its doubled rank − 1 from the weight
+    before it, and w R_x R_y added for the three references."""
+    w = table[at] + zero
+    rank = 2 * before + w
+    weighted = w * rank
+    return (before + w, x0 + table[at + 1] * weighted, x1 + table[at + 2] * weighted,
+            x2 + table[at + 3] * weighted)
+
+
+@_compiled()
+def _gather(table, at, zero, group_weight, g0, g1, g2):
+    """One pair of a tie group in one sample: its weight and w R_x of the three references."""
+    w = table[at] + zero
+    return group_weight + w, g0 + table[at + 1] * w, g1 + table[at + 2] * w, g2 + table[at + 3] * w
+
+
+@_compiled()
+def _close(before, group_weight, g0, g1, g2, x0, x1, x2, cubes):
+    """A tie group's end in one sample: its shared doubled rank − 1 times its Σ w R_x."""
+    rank = 2 * before + group_weight
+    return (before + group_weight, x0 + g0 * rank, x1 + g1 * rank, x2 + g2 * rank,
+            cubes + group_weight * group_weight * group_weight)
+
+
+@_compiled()
+def _cross_untied(table, pair, zero, cross):
+    """An untied candidate's walk along its sorted order, four samples at once: cross (12,) =
+    Σ w R_x R_y of sample s and reference r at 3s + r."""
+    b0 = b1 = b2 = b3 = zero
+    x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = x30 = x31 = x32 = zero
+    for s in range(pair.size):
+        at = np.int64(pair[s]) * _RECORD
+        b0, x00, x01, x02 = _step(table, at, zero, b0, x00, x01, x02)
+        b1, x10, x11, x12 = _step(table, at + 4, zero, b1, x10, x11, x12)
+        b2, x20, x21, x22 = _step(table, at + 8, zero, b2, x20, x21, x22)
+        b3, x30, x31, x32 = _step(table, at + 12, zero, b3, x30, x31, x32)
+    cross[0], cross[1], cross[2] = x00, x01, x02
+    cross[3], cross[4], cross[5] = x10, x11, x12
+    cross[6], cross[7], cross[8] = x20, x21, x22
+    cross[9], cross[10], cross[11] = x30, x31, x32
+
+
+@_compiled()
+def _cross_tied(table, pair, group_starts, zero, cross, cubes):
+    """A tied candidate's walk, tie group by tie group, four samples at once: cross as in
+    :func:`_cross_untied`, cubes (4,) = Σ over its tie groups of the group weight cubed."""
+    b0 = b1 = b2 = b3 = zero
+    t0 = t1 = t2 = t3 = zero
+    x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = x30 = x31 = x32 = zero
     for g in range(group_starts.size - 1):
-        start, stop = group_starts[g], group_starts[g + 1]
-        group_weight = c[0] * 0
-        group_cross = c[0] * 0
-        for s in range(start, stop):
-            w = c[first[s]] * c[second[s]]
-            group_weight += w
-            group_cross += ranks[pair[s]] * w
-        rank = 2 * before + group_weight
-        before += group_weight
-        cubes += group_weight * group_weight * group_weight
-        cross += group_cross * rank
-    return cross, cubes
-
-
-@_compiled()
-def _cross_four(c, first, second, pair, group_starts, tied, ranks, cross):
-    """A candidate's pass along its sorted order against four references at once: adds
-    Σ w R_x R_y of each to cross (4,) and returns Σ over its tie groups of the group weight
-    cubed. ranks: (4m,) the references' R_x, the four of pair p at 4p … 4p + 3 (one cache
-    line)."""
-    c0 = cross[0] * 0
-    c1 = c0
-    c2 = c0
-    c3 = c0
-    cubes = c[0] * 0
-    before = c[0] * 0
-    if not tied:
-        for s in range(first.size):
-            w = c[first[s]] * c[second[s]]
-            rank = 2 * before + w
-            before += w
-            weighted = w * rank
-            at = 4 * pair[s]
-            c0 += ranks[at] * weighted
-            c1 += ranks[at + 1] * weighted
-            c2 += ranks[at + 2] * weighted
-            c3 += ranks[at + 3] * weighted
-    else:
-        for g in range(group_starts.size - 1):
-            start, stop = group_starts[g], group_starts[g + 1]
-            group_weight = c[0] * 0
-            g0 = c0 * 0
-            g1 = g0
-            g2 = g0
-            g3 = g0
-            for s in range(start, stop):
-                w = c[first[s]] * c[second[s]]
-                group_weight += w
-                at = 4 * pair[s]
-                g0 += ranks[at] * w
-                g1 += ranks[at + 1] * w
-                g2 += ranks[at + 2] * w
-                g3 += ranks[at + 3] * w
-            rank = 2 * before + group_weight
-            before += group_weight
-            cubes += group_weight * group_weight * group_weight
-            c0 += g0 * rank
-            c1 += g1 * rank
-            c2 += g2 * rank
-            c3 += g3 * rank
-    cross[0] += c0
-    cross[1] += c1
-    cross[2] += c2
-    cross[3] += c3
-    return cubes
+        w0 = w1 = w2 = w3 = zero
+        g00 = g01 = g02 = g10 = g11 = g12 = g20 = g21 = g22 = g30 = g31 = g32 = zero
+        for s in range(group_starts[g], group_starts[g + 1]):
+            at = np.int64(pair[s]) * _RECORD
+            w0, g00, g01, g02 = _gather(table, at, zero, w0, g00, g01, g02)
+            w1, g10, g11, g12 = _gather(table, at + 4, zero, w1, g10, g11, g12)
+            w2, g20, g21, g22 = _gather(table, at + 8, zero, w2, g20, g21, g22)
+            w3, g30, g31, g32 = _gather(table, at + 12, zero, w3, g30, g31, g32)
+        b0, x00, x01, x02, t0 = _close(b0, w0, g00, g01, g02, x00, x01, x02, t0)
+        b1, x10, x11, x12, t1 = _close(b1, w1, g10, g11, g12, x10, x11, x12, t1)
+        b2, x20, x21, x22, t2 = _close(b2, w2, g20, g21, g22, x20, x21, x22, t2)
+        b3, x30, x31, x32, t3 = _close(b3, w3, g30, g31, g32, x30, x31, x32, t3)
+    cross[0], cross[1], cross[2] = x00, x01, x02
+    cross[3], cross[4], cross[5] = x10, x11, x12
+    cross[6], cross[7], cross[8] = x20, x21, x22
+    cross[9], cross[10], cross[11] = x30, x31, x32
+    cubes[0], cubes[1], cubes[2], cubes[3] = t0, t1, t2, t3
 
 
 @_compiled(parallel=True)
-def weighted_spearman(counts, rank_type, ref_first, ref_second, ref_pair, ref_starts, ref_offsets,
-                      ref_tied, first, second, pair, starts, offsets, tied, out):
-    """Spearman's rho of each bootstrap sample (pair (i, j) weighs c_i c_j) between each
-    reference and each candidate.
+def weighted_spearman(counts, rank_type, rows, cols, ref_first, ref_second, ref_pair, ref_starts,
+                      ref_offsets, ref_tied, pair, starts, offsets, tied, out):
+    """Spearman's rho of each bootstrap sample (pair (i, j) weighs c_i c_j) between each of up
+    to three references and each candidate.
 
     counts: (B, n) int64 (exact) or float64; rank_type: an empty array of the dtype that holds
-    a doubled rank (int32 up to 46,340 conditions). For the R references and the K candidates,
-    each vector's sorted order as the two conditions (``*first``, ``*second``: (R or K, m)) and
-    the pair index (``*pair``) at each position; ``*starts[*offsets[v]:*offsets[v + 1]]`` the
-    starts of vector v's tie groups and m; ``*tied``: whether it has ties. out: (B, R, K).
+    a doubled rank (int32 up to 46,340 conditions); rows, cols: the conditions of each pair
+    index. For the R ≤ 3 references, each one's sorted order as the two conditions
+    (``ref_first``, ``ref_second``: (R, m)) and the pair index (``ref_pair``) at each position;
+    ``ref_starts[ref_offsets[r]:ref_offsets[r + 1]]`` the starts of reference r's tie groups and
+    m; ``ref_tied``: whether it has ties. The same for the K candidates without the conditions
+    (``pair``: (K, m), ``starts``, ``offsets``, ``tied``). out: (B, R, K).
 
-    Per sample, each reference's pass leaves its doubled ranks − 1 (R_x) by pair index, four
-    references side by side; each candidate's pass along its own order then sums
-    w R_x R_y for one or four references at once (R_y its own doubled rank − 1). With W = Σ w
-    and W³ = 4 (Σ w R/2)² / W: rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y),
+    The samples go four at a time. For a block, each reference's pass along its sorted order
+    leaves its doubled ranks − 1 (R_x) in a table by pair index, beside each pair's weight, the
+    four samples of a pair in one record; each candidate's pass along its own order then sums
+    w R_x R_y (R_y its own doubled rank − 1) of the four samples and three references from one
+    record per pair, so that its sorted order is read once per four samples. With W = Σ w and
+    W³ = 4 (Σ w R/2)² / W: rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y),
     S = (W³ − Σ_groups T³) / 12 = Σ w (r − r̄)².
     """
     n_samples, n = counts.shape
     n_references, m = ref_first.shape
-    k = first.shape[0]
-    width = 1 if n_references == 1 else 4
-    n_groups = (n_references + width - 1) // width
-    for b in numba.prange(n_samples):
-        c = counts[b]
-        # W = Σ_{i<j} c_i c_j and Σ_{i<j} (c_i c_j)³ (the Σ T³ of untied vectors) from the counts
-        sum_squares = c[0] * 0
-        untied_cubes = c[0] * 0
-        later_cubes = c[0] * 0
-        for i in range(n - 1, -1, -1):
-            sum_squares += c[i] * c[i]
-            cube = c[i] * c[i] * c[i]
-            untied_cubes += cube * later_cubes
-            later_cubes += cube
-        total_weight = (n * n - sum_squares) // 2
-        w3 = total_weight * total_weight * total_weight
-        ranks = np.zeros(n_groups * m * width, rank_type.dtype)
-        spread_x = np.empty(n_references)
-        for r in range(n_references):
-            group = r // width
-            cubes = _reference_ranks(c, ref_first[r], ref_second[r], ref_pair[r],
-                                     ref_starts[ref_offsets[r]:ref_offsets[r + 1]], ref_tied[r],
-                                     ranks[group * m * width:(group + 1) * m * width], width,
-                                     r % width)
-            spread_x[r] = (w3 - (cubes if ref_tied[r] else untied_cubes)) / 12
-        cross = np.zeros(4, counts.dtype)
+    k = pair.shape[0]
+    for block in numba.prange((n_samples + _SAMPLES_PER_BLOCK - 1) // _SAMPLES_PER_BLOCK):
+        table = np.zeros(m * _RECORD, rank_type.dtype)
+        w3 = np.empty(_SAMPLES_PER_BLOCK, counts.dtype)
+        untied_cubes = np.empty(_SAMPLES_PER_BLOCK, counts.dtype)
+        spread_x = np.zeros((_SAMPLES_PER_BLOCK, 3))
+        for slot in range(_SAMPLES_PER_BLOCK):
+            # a short last block repeats its last sample, whose copies are not written out
+            c = counts[min(block * _SAMPLES_PER_BLOCK + slot, n_samples - 1)]
+            # W = Σ_{i<j} c_i c_j and Σ_{i<j} (c_i c_j)³ (the Σ T³ of untied vectors)
+            sum_squares = c[0] * 0
+            cubes = c[0] * 0
+            later_cubes = c[0] * 0
+            for i in range(n - 1, -1, -1):
+                sum_squares += c[i] * c[i]
+                cube = c[i] * c[i] * c[i]
+                cubes += cube * later_cubes
+                later_cubes += cube
+            untied_cubes[slot] = cubes
+            total_weight = (n * n - sum_squares) // 2
+            w3[slot] = total_weight * total_weight * total_weight
+            at = 4 * slot
+            for p in range(m):
+                table[p * _RECORD + at] = c[rows[p]] * c[cols[p]]
+            for r in range(n_references):
+                cubes = _reference_ranks(c, ref_first[r], ref_second[r], ref_pair[r],
+                                         ref_starts[ref_offsets[r]:ref_offsets[r + 1]],
+                                         ref_tied[r], table, _RECORD, at + 1 + r)
+                spread_x[slot, r] = (w3[slot] - (cubes if ref_tied[r] else untied_cubes[slot])
+                                     ) / 12
+        zero = counts[0, 0] * 0
+        cross = np.zeros(3 * _SAMPLES_PER_BLOCK, counts.dtype)
+        tie_cubes = np.zeros(_SAMPLES_PER_BLOCK, counts.dtype)
         for j in range(k):
-            group_starts = starts[offsets[j]:offsets[j + 1]]
-            for group in range(n_groups):
-                group_ranks = ranks[group * m * width:(group + 1) * m * width]
-                if width == 1:
-                    cross[0], cubes = _cross_one(c, first[j], second[j], pair[j], group_starts,
-                                                 tied[j], group_ranks)
-                else:
-                    cross[:] = 0
-                    cubes = _cross_four(c, first[j], second[j], pair[j], group_starts, tied[j],
-                                        group_ranks, cross)
-                spread_y = (w3 - (cubes if tied[j] else untied_cubes)) / 12
-                for slot in range(min(width, n_references - group * width)):
-                    r = group * width + slot
-                    if spread_x[r] > 0 and spread_y > 0:
-                        out[b, r, j] = (cross[slot] - w3) / 4 / np.sqrt(spread_x[r] * spread_y)
+            if tied[j]:
+                _cross_tied(table, pair[j], starts[offsets[j]:offsets[j + 1]], zero, cross,
+                            tie_cubes)
+            else:
+                _cross_untied(table, pair[j], zero, cross)
+            for slot in range(_SAMPLES_PER_BLOCK):
+                b = block * _SAMPLES_PER_BLOCK + slot
+                if b >= n_samples:
+                    break
+                spread_y = (w3[slot] - (tie_cubes[slot] if tied[j] else untied_cubes[slot])) / 12
+                for r in range(n_references):
+                    if spread_x[slot, r] > 0 and spread_y > 0:
+                        out[b, r, j] = ((cross[3 * slot + r] - w3[slot]) / 4
+                                        / np.sqrt(spread_x[slot, r] * spread_y))
                     else:
                         out[b, r, j] = 0.0
 

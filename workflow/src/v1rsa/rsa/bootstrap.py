@@ -127,18 +127,21 @@ def _workspace(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:size].reshape(shape)
 
 
-def _sorted_orders(vectors, n):
-    """Each vector's sorted order as the two conditions and the pair index at each position,
-    the starts of its tie groups (concatenated, with offsets) and whether it has ties."""
-    rows, cols = np.triu_indices(n, 1)
-    condition = _condition_dtype(n)
+def _sorted_orders(vectors, n, *, conditions=True):
+    """Each vector's sorted order as the two conditions (with ``conditions``) and the pair index
+    at each position, the starts of its tie groups (concatenated, with offsets) and whether it
+    has ties."""
     m = vectors.shape[1]
     orders = np.argsort(vectors, axis=1)
     starts = [_tie_group_starts(v[order]) for v, order in zip(vectors, orders, strict=True)]
-    return (rows[orders].astype(condition), cols[orders].astype(condition),
-            orders.astype(np.uint32), np.concatenate(starts),
-            np.cumsum([0] + [s.size for s in starts]).astype(np.int64),
-            np.array([s.size <= m for s in starts]))  # fewer groups than pairs: ties
+    sorted_orders = (orders.astype(np.uint32), np.concatenate(starts),
+                     np.cumsum([0] + [s.size for s in starts]).astype(np.int64),
+                     np.array([s.size <= m for s in starts]))  # fewer groups than pairs: ties
+    if not conditions:
+        return sorted_orders
+    rows, cols = np.triu_indices(n, 1)
+    condition = _condition_dtype(n)
+    return (rows[orders].astype(condition), cols[orders].astype(condition), *sorted_orders)
 
 
 def _weighted_spearman(xs, ys, counts, n_threads):
@@ -146,9 +149,10 @@ def _weighted_spearman(xs, ys, counts, n_threads):
 
     xs: (R, m) references, ys: (K, m) candidates (upper triangles); counts: (B, n) int.
     Returns (B, R, K) float64. Each vector is sorted once, here (candidates a few at a time, to
-    bound the memory of their orders); per sample the kernel (``_kernels.weighted_spearman``)
-    walks each sorted order summing the weights: doubled average ranks (ties share their
-    weighted span), and Σ w (2r_x)(2r_y), W and Σ_groups T³, all exact integers, give rho.
+    bound the memory of their orders); the kernel (``_kernels.weighted_spearman``, up to three
+    references at a time) walks each sorted order summing the weights of four samples at once:
+    doubled average ranks (ties share their weighted span), and Σ w (2r_x)(2r_y), W and
+    Σ_groups T³, all exact integers, give rho.
     """
     from v1rsa import _kernels  # numba: imported on first use, so that `import v1rsa.rsa` is light
 
@@ -157,15 +161,19 @@ def _weighted_spearman(xs, ys, counts, n_threads):
         counts, dtype=np.int64 if n <= MAX_CONDITIONS_INT64_RANKS else np.float64)
     # a doubled rank is below n²: int32 holds it up to 46,340 conditions
     rank_type = np.empty(0, dtype=np.int32 if n <= 46340 else counts.dtype)
-    references = _sorted_orders(xs, n)
+    condition = _condition_dtype(n)
+    rows, cols = (index.astype(condition) for index in np.triu_indices(n, 1))
     out = np.empty((len(counts), len(xs), len(ys)))
     with _kernels.threads(n_threads):
         for start in range(0, len(ys), _SPEARMAN_CANDIDATES_PER_CALL):
             stop = min(start + _SPEARMAN_CANDIDATES_PER_CALL, len(ys))
-            part = np.empty((len(counts), len(xs), stop - start))
-            _kernels.weighted_spearman(counts, rank_type, *references,
-                                       *_sorted_orders(ys[start:stop], n), part)
-            out[:, :, start:stop] = part
+            candidates = _sorted_orders(ys[start:stop], n, conditions=False)
+            for first in range(0, len(xs), 3):
+                last = min(first + 3, len(xs))
+                part = np.empty((len(counts), last - first, stop - start))
+                _kernels.weighted_spearman(counts, rank_type, rows, cols,
+                                           *_sorted_orders(xs[first:last], n), *candidates, part)
+                out[:, first:last, start:stop] = part
     return out
 
 
