@@ -44,6 +44,17 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+def correlation_rdm(patterns):
+    """1 − Pearson correlation between the rows of patterns (n_conditions, n_units), symmetric
+    with a zero diagonal: the tests' reference, in numpy alone."""
+    import numpy as np
+
+    rdm = 1 - np.corrcoef(patterns)
+    rdm = (rdm + rdm.T) / 2
+    np.fill_diagonal(rdm, 0)
+    return rdm
+
+
 def peak_traced_bytes(function) -> int:
     """Peak bytes allocated through Python and numpy while ``function`` runs (tracemalloc)."""
     tracemalloc.start()

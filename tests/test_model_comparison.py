@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from conftest import correlation_rdm
 from v1rsa import rsa
 from v1rsa.rsa import groups
 from v1rsa.rsa.model_comparison import contrast_variances
@@ -23,13 +24,6 @@ rsatoolbox = pytest.importorskip("rsatoolbox")
 import rsatoolbox.inference.evaluate as rsatoolbox_evaluate  # noqa: E402
 from rsatoolbox.model import ModelFixed  # noqa: E402
 from rsatoolbox.rdm import RDMs  # noqa: E402
-
-
-def correlation_rdm(patterns: np.ndarray) -> np.ndarray:
-    rdm = 1 - np.corrcoef(patterns)
-    rdm = (rdm + rdm.T) / 2
-    np.fill_diagonal(rdm, 0)
-    return rdm
 
 
 def noisy_rdms(rng, truth, noise, count):

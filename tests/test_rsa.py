@@ -16,6 +16,7 @@ import pytest
 import scipy.stats
 import xarray as xr
 
+from conftest import correlation_rdm
 from v1rsa import rsa
 from v1rsa.io import read_netcdf, write_netcdf
 
@@ -25,14 +26,6 @@ from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling  # noqa: E402
 from rsatoolbox.model import ModelFixed  # noqa: E402
 from rsatoolbox.rdm import RDMs  # noqa: E402
 from rsatoolbox.rdm import compare as rsatoolbox_compare  # noqa: E402
-
-
-def correlation_rdm(patterns: np.ndarray) -> np.ndarray:
-    """1 − Pearson correlation between the rows of patterns (n_conditions, n_units)."""
-    rdm = 1 - np.corrcoef(patterns)
-    rdm = (rdm + rdm.T) / 2
-    np.fill_diagonal(rdm, 0)
-    return rdm
 
 
 def random_rdm(rng, n_conditions: int, n_units: int = 30) -> np.ndarray:
