@@ -16,7 +16,7 @@ import pytest
 import scipy.stats
 
 from conftest import correlation_rdm
-from v1rsa import rsa
+from v1rsa import config_checks, rsa
 from v1rsa.rsa import groups
 from v1rsa.rsa.model_comparison import contrast_variances
 
@@ -394,9 +394,9 @@ def groups_config(**groups):
 ], ids=["one recording", "unknown dataset", "different conditions", "unknown network"])
 def test_bad_groups_are_refused_naming_the_key(group, message):
     with pytest.raises(ValueError, match=r"^config: " + message):
-        groups.check_groups_config(groups_config(g=group), ["normative", "encoder"])
+        config_checks.check_groups_config(groups_config(g=group), ["normative", "encoder"])
     # single trials binned like a course file of the same bins make a valid group
-    groups.check_groups_config(groups_config(g={"datasets": ["a", "b", "d"]}), ["normative"])
+    config_checks.check_groups_config(groups_config(g={"datasets": ["a", "b", "d"]}), ["normative"])
 
 
 # ------------------------------------------------------------------------------ calibration

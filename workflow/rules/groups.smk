@@ -4,7 +4,7 @@
 #: groups of recordings, by name
 RECORDING_GROUPS = config["groups"]
 if RECORDING_GROUPS:
-    from v1rsa.rsa.groups import check_groups_config
+    from v1rsa.config_checks import check_groups_config
 
     check_groups_config(config, NETWORKS)
 

@@ -22,7 +22,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from jsonschema import Draft202012Validator, validators
 
@@ -251,3 +251,43 @@ def rdm_conditions(config: dict) -> Iterator[str]:
     if binned_here and perplexity is not None and perplexity >= kept:
         yield (f"config: figures.tsne_perplexity: {perplexity:g} must be below the number of "
                f"conditions shown ({kept}, rdm.conditions and binning.bin_width_deg)")
+
+
+def condition_bin_width(entry: Mapping, bin_width_deg: float) -> float:
+    """The width (degrees) of a dataset's orientation bins, known before it is read: the
+    course's binned files have their own, single trials are binned by
+    ``binning.bin_width_deg``. (The group job checks the conditions themselves.)"""
+    from v1rsa.load import BINNED_LAYOUTS
+
+    if entry["layout"] in BINNED_LAYOUTS:
+        return float(BINNED_LAYOUTS[entry["layout"]][2])
+    return float(bin_width_deg)
+
+
+def check_groups_config(config: Mapping, networks: Sequence[str]) -> None:
+    """Start-up checks of ``config["groups"]``: each group names at least two distinct keys of
+    ``datasets`` whose conditions are the same (the same bins: single-trial layouts binned by
+    ``binning.bin_width_deg``, or the course's binned files with theirs), and known networks.
+    Raises ``ValueError("config: groups.<name>.<key>: …")``."""
+    datasets = config["datasets"]
+    for name, group in (config.get("groups") or {}).items():
+        key = f"config: groups.{name}"
+        members = list(group["datasets"])
+        unknown = [d for d in members if d not in datasets]
+        if unknown:
+            raise ValueError(f"{key}.datasets: {unknown} are not keys of datasets "
+                             f"(known: {sorted(datasets)})")
+        if len(members) < 2:
+            raise ValueError(f"{key}.datasets: a group needs at least two recordings, got "
+                             f"{members}")
+        widths = {d: condition_bin_width(datasets[d], config["binning"]["bin_width_deg"])
+                  for d in members}
+        if len(set(widths.values())) > 1:
+            described = ", ".join(f"{d}: {datasets[d]['layout']} in {width:g}° bins"
+                                  for d, width in widths.items())
+            raise ValueError(f"{key}.datasets: the recordings of a group must share their "
+                             f"stimulus conditions, but they are binned differently ({described})")
+        unknown = [n for n in group.get("networks", []) if n not in networks]
+        if unknown:
+            raise ValueError(f"{key}.networks: {unknown} are not networks of this workflow "
+                             f"(known: {list(networks)})")

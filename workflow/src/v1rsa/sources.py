@@ -12,6 +12,7 @@ version and imports nothing, and editing it must not rerun every stage.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = "v1rsa"
@@ -23,9 +24,16 @@ def _module_name(path: Path, library: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imported_modules(path: Path, library: Path) -> set[str]:
+def _imported_modules(path: Path, library: Path) -> frozenset[str]:
     """The v1rsa module names a file's import statements name (``from a import b``: ``a`` and
-    ``a.b``, since ``b`` may be a submodule)."""
+    ``a.b``, since ``b`` may be a submodule). Each file is parsed once per version: the workflow
+    asks for every rule's script, and the library's modules are shared by most of them."""
+    stat = path.stat()
+    return _parsed_imports(path, library, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_imports(path: Path, library: Path, mtime_ns: int, size: int) -> frozenset[str]:
     inside = path.is_relative_to(library)
     package = _module_name(path, library) if inside else ""
     if inside and path.name != "__init__.py":
@@ -44,7 +52,7 @@ def _imported_modules(path: Path, library: Path) -> set[str]:
             modules.update(f"{module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names)
-    return {m for m in modules if m == PACKAGE or m.startswith(PACKAGE + ".")}
+    return frozenset(m for m in modules if m == PACKAGE or m.startswith(PACKAGE + "."))
 
 
 def imported_files(path: str | Path, library: str | Path) -> set[Path]:
