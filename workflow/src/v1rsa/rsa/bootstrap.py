@@ -163,16 +163,18 @@ def _weighted_spearman(xs, ys, counts, n_threads):
     rank_type = np.empty(0, dtype=np.int32 if n <= 46340 else counts.dtype)
     condition = _condition_dtype(n)
     rows, cols = (index.astype(condition) for index in np.triu_indices(n, 1))
+    # the references three at a time, each three sorted once
+    references = [(first, min(first + 3, len(xs)), _sorted_orders(xs[first:first + 3], n))
+                  for first in range(0, len(xs), 3)]
     out = np.empty((len(counts), len(xs), len(ys)))
     with _kernels.threads(n_threads):
         for start in range(0, len(ys), _SPEARMAN_CANDIDATES_PER_CALL):
             stop = min(start + _SPEARMAN_CANDIDATES_PER_CALL, len(ys))
             candidates = _sorted_orders(ys[start:stop], n, conditions=False)
-            for first in range(0, len(xs), 3):
-                last = min(first + 3, len(xs))
+            for first, last, orders in references:
                 part = np.empty((len(counts), last - first, stop - start))
-                _kernels.weighted_spearman(counts, rank_type, rows, cols,
-                                           *_sorted_orders(xs[first:last], n), *candidates, part)
+                _kernels.weighted_spearman(counts, rank_type, rows, cols, *orders, *candidates,
+                                           part)
                 out[:, first:last, start:stop] = part
     return out
 
