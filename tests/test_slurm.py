@@ -256,11 +256,16 @@ def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
     assert kinds[".nc"] >= 10 and kinds[".json"] >= 6 and kinds[".pt"] >= 6, kinds
     # Each output's provenance record names the settings it was made with, and the cluster run
     # has device: auto where the local one has cpu: the records differ there, the results not.
+    made_on_auto = 0
     for path in files:
         if path.suffix == ".json":
             actual, expected = (json.loads((folder / path).read_text())
                                 for folder in (cluster, local))
-            assert actual.pop("provenance") and expected.pop("provenance"), path
+            made_with = actual.pop("provenance")
+            assert made_with and expected.pop("provenance"), path
+            if "device" in (made_with.get("settings") or {}):  # a training job's record
+                assert made_with["settings"]["device"] == "auto", path
+                made_on_auto += 1
             assert actual == expected, path
         elif path.suffix == ".nc":
             with xr.open_dataset(local / path, engine="h5netcdf") as expected, \
@@ -280,6 +285,7 @@ def test_slurm_outputs_equal_a_local_run(slurm_runs, request):
                 assert torch.equal(actual[name], tensor), (path, name)
         else:  # figures and the run record's page, drawn from the files compared above
             assert path.suffix in {".pdf", ".png", ".svg", ".html"}, path
+    assert made_on_auto >= 1 + len(SMOKE_FAMILY)  # the normative CNN and the family, at least
 
 
 @pytest.mark.slurm
