@@ -212,6 +212,7 @@ def test_weighted_spearman_of_several_references_equals_ranking_each_alone(rng):
             expected = [scipy.stats.spearmanr(x, y).statistic for y in ys]
             np.testing.assert_allclose(ours[b, r], expected, rtol=0, atol=1e-10)
 
+
 def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
     # Beyond 1625 conditions the integer sums could overflow int64 and the ranks are held in
     # float64 instead; forced here on a small problem, it must give the same values.
@@ -226,6 +227,22 @@ def test_weighted_spearman_float_path_equals_the_integer_path(rng, monkeypatch):
     np.testing.assert_allclose(floating, rsatoolbox_bootstrap_loop(reference, candidates,
                                                                    "spearman", indices),
                                rtol=0, atol=1e-10)
+
+
+def test_weighted_spearman_int64_sums_equal_the_float64_sums(rng, monkeypatch):
+    # Up to 512 conditions the bootstrap's sums of w R_x R_y are integers below 2**53 (4W³ with
+    # W ≤ n(n − 1)/2) and are summed in float64; from 513 conditions in int64. Both exact: forced
+    # here on a small problem, the two paths agree bit for bit.
+    bound = rsa.bootstrap.MAX_CONDITIONS_FLOAT64_RANKS
+    assert 4 * (bound * (bound - 1) // 2) ** 3 < 2**53 <= 4 * ((bound + 1) * bound // 2) ** 3
+    n = 30
+    references = np.stack([rounded(random_rdm(rng, n)), random_rdm(rng, n)])
+    candidates = candidates_with_ties(rng, n)
+    indices = rng.integers(0, n, size=(9, n))
+    in_float64 = rsa.compare_resampled(references, candidates, "spearman", indices)
+    monkeypatch.setattr(rsa.bootstrap, "MAX_CONDITIONS_FLOAT64_RANKS", 0)
+    in_int64 = rsa.compare_resampled(references, candidates, "spearman", indices)
+    np.testing.assert_array_equal(in_int64, in_float64)
 
 
 def test_spearman_permutation_null_is_exact_integer_arithmetic(rng):

@@ -20,7 +20,9 @@ import os
 import warnings
 
 import numba
+import numba.extending
 import numpy as np
+from llvmlite import ir as llvm_ir
 
 # numba's OpenMP threading layer (its default where OpenMP is found) shares the process's OpenMP
 # runtime with torch: launching it sets the runtime's thread count to numba's pool (all cores),
@@ -96,10 +98,48 @@ def permuted_upper(matrix, permutations, out):
 # Spearman bootstrap: weighted average ranks from prefix sums of integer weights
 
 
+@numba.extending.intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the CPU to start loading the cache line of ``array[index]`` (a hint, for a read about
+    to come: it changes no result). The candidates' walks read their table in the order of each
+    candidate's ranks, one record far from the last, and wait for each; asked for a dozen
+    records ahead, the loads overlap."""
+    if not isinstance(array, numba.types.Array) or not isinstance(index, numba.types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_pointer = llvm_ir.IntType(8).as_pointer()
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte_pointer)
+        i32 = llvm_ir.IntType(32)
+        prefetch = builder.module.declare_intrinsic(  # named for the pointer type by llvmlite
+            "llvm.prefetch", [byte_pointer],
+            llvm_ir.FunctionType(llvm_ir.VoidType(), [byte_pointer, i32, i32, i32]))
+        builder.call(prefetch, [address, i32(0), i32(3), i32(1)])  # a read, kept close, data
+        return context.get_dummy_value()
+
+    return numba.types.void(array, index), codegen
+
+
+# A pair's record in a block's table: four bootstrap samples side by side — each one's weight
+# w = c_i c_j, then for each of the three references the four samples' w R_x (R_x: the
+# reference's doubled rank − 1 of the pair) — 16 numbers of 8 bytes, so that a candidate's walk
+# reads one record per pair for four samples. The weights are integers (``counts``' type); the
+# products are of the caller's exact type. Table indices are unsigned (numba then checks no
+# negative index).
+_SAMPLES_PER_BLOCK = 4
+_RECORD = 16
+_U_RECORD = np.uint64(_RECORD)
+_U1, _U2, _U3 = np.uint64(1), np.uint64(2), np.uint64(3)
+_U4, _U8, _U12 = np.uint64(4), np.uint64(8), np.uint64(12)
+# how many pairs ahead a walk asks for its records (about a cache miss's worth of its steps)
+_AHEAD = 12
+
+
 @_compiled()
-def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, width, slot):
-    """A reference's pass along its sorted order, for one bootstrap sample: writes its doubled
-    average rank − 1 of every pair at ranks[pair · width + slot] (a tie group's is
+def _reference_products(c, first, second, pair, group_starts, tied, table, slot):
+    """A reference's pass along its sorted order, for one bootstrap sample: writes w R_x of every
+    pair at table[pair · _RECORD + slot] (R_x its doubled average rank − 1: a tie group's is
     2·(weight before it) + (its weight); w = c_first · c_second), and returns Σ over tie groups
     of the group weight cubed (0 where untied: the caller knows it from the counts)."""
     cubes = c[0] * 0
@@ -107,7 +147,7 @@ def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, width, s
     if not tied:
         for s in range(first.size):
             w = c[first[s]] * c[second[s]]
-            ranks[pair[s] * width + slot] = 2 * before + w
+            table[np.uint64(pair[s]) * _U_RECORD + slot] = w * (2 * before + w)
             before += w
         return cubes
     for g in range(group_starts.size - 1):
@@ -119,55 +159,39 @@ def _reference_ranks(c, first, second, pair, group_starts, tied, ranks, width, s
         before += group_weight
         cubes += group_weight * group_weight * group_weight
         for s in range(start, stop):
-            ranks[pair[s] * width + slot] = rank
+            table[np.uint64(pair[s]) * _U_RECORD + slot] = c[first[s]] * c[second[s]] * rank
     return cubes
 
 
-# A pair's record in a block's table: four bootstrap samples side by side, each its weight w and
-# the three references' R_x (16 numbers: one 64-byte cache line in int32), so that a candidate's
-# walk fetches one line per pair for four samples at once.
-_SAMPLES_PER_BLOCK = 4
-_RECORD = 4 * _SAMPLES_PER_BLOCK
+@_compiled(fastmath={"contract"})
+def _step(weights, products, at, zero, doubled_before, x0, x1, x2):
+    """One pair of an untied candidate's walk in one sample (``at``: the sample's weight in the
+    table): its doubled rank − 1 R_y from the doubled weight before it, and w R_x R_y added for
+    the three references. Returns the doubled weight before the next pair and the three sums."""
+    w = weights[at]
+    rank = doubled_before + w
+    y = zero + rank  # in the products' type
+    return (rank + w, x0 + products[at + _U4] * y, x1 + products[at + _U8] * y,
+            x2 + products[at + _U12] * y)
 
 
-@_compiled()
-def _step(table, at, zero, before, x0, x1, x2):
-    """One pair of an untied candidate's walk in one sample: its doubled rank − 1 from the weight
-    before it, and w R_x R_y added for the three references."""
-    w = table[at] + zero
-    rank = 2 * before + w
-    weighted = w * rank
-    return (before + w, x0 + table[at + 1] * weighted, x1 + table[at + 2] * weighted,
-            x2 + table[at + 3] * weighted)
-
-
-@_compiled()
-def _gather(table, at, zero, group_weight, g0, g1, g2):
-    """One pair of a tie group in one sample: its weight and w R_x of the three references."""
-    w = table[at] + zero
-    return group_weight + w, g0 + table[at + 1] * w, g1 + table[at + 2] * w, g2 + table[at + 3] * w
-
-
-@_compiled()
-def _close(before, group_weight, g0, g1, g2, x0, x1, x2, cubes):
-    """A tie group's end in one sample: its shared doubled rank − 1 times its Σ w R_x."""
-    rank = 2 * before + group_weight
-    return (before + group_weight, x0 + g0 * rank, x1 + g1 * rank, x2 + g2 * rank,
-            cubes + group_weight * group_weight * group_weight)
-
-
-@_compiled()
-def _cross_untied(table, pair, zero, cross):
+@_compiled(fastmath={"contract"})
+def _cross_untied(weights, products, pair, cross):
     """An untied candidate's walk along its sorted order, four samples at once: cross (12,) =
-    Σ w R_x R_y of sample s and reference r at 3s + r."""
-    b0 = b1 = b2 = b3 = zero
+    Σ w R_x R_y of sample s and reference r at 3s + r. weights, products: the table, seen as
+    the weights' and the products' types."""
+    zero = products[0] * 0
+    d0 = d1 = d2 = d3 = weights[0] * 0
     x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = x30 = x31 = x32 = zero
+    last = pair.size - 1
     for s in range(pair.size):
-        at = np.int64(pair[s]) * _RECORD
-        b0, x00, x01, x02 = _step(table, at, zero, b0, x00, x01, x02)
-        b1, x10, x11, x12 = _step(table, at + 4, zero, b1, x10, x11, x12)
-        b2, x20, x21, x22 = _step(table, at + 8, zero, b2, x20, x21, x22)
-        b3, x30, x31, x32 = _step(table, at + 12, zero, b3, x30, x31, x32)
+        _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD)
+        _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD + _U8)
+        at = np.uint64(pair[s]) * _U_RECORD
+        d0, x00, x01, x02 = _step(weights, products, at, zero, d0, x00, x01, x02)
+        d1, x10, x11, x12 = _step(weights, products, at + _U1, zero, d1, x10, x11, x12)
+        d2, x20, x21, x22 = _step(weights, products, at + _U2, zero, d2, x20, x21, x22)
+        d3, x30, x31, x32 = _step(weights, products, at + _U3, zero, d3, x30, x31, x32)
     cross[0], cross[1], cross[2] = x00, x01, x02
     cross[3], cross[4], cross[5] = x10, x11, x12
     cross[6], cross[7], cross[8] = x20, x21, x22
@@ -175,25 +199,52 @@ def _cross_untied(table, pair, zero, cross):
 
 
 @_compiled()
-def _cross_tied(table, pair, group_starts, zero, cross, cubes):
-    """A tied candidate's walk, tie group by tie group, four samples at once: cross as in
-    :func:`_cross_untied`, cubes (4,) = Σ over its tie groups of the group weight cubed."""
-    b0 = b1 = b2 = b3 = zero
-    t0 = t1 = t2 = t3 = zero
+def _close(doubled_before, group_weight, cubes):
+    """A tie group's end in one sample: its shared doubled rank − 1, the doubled weight before the
+    next group, and Σ T³ with its weight added."""
+    rank = doubled_before + group_weight
+    return rank, rank + group_weight, cubes + group_weight * group_weight * group_weight
+
+
+@_compiled(fastmath={"contract"})
+def _add(products, at, y, x0, x1, x2):
+    """w R_x R_y of one pair in one sample (``at``: its weight), added for the three references."""
+    return (x0 + products[at + _U4] * y, x1 + products[at + _U8] * y,
+            x2 + products[at + _U12] * y)
+
+
+@_compiled(fastmath={"contract"})
+def _cross_tied(weights, products, pair, group_starts, cross, cubes):
+    """A tied candidate's walk, tie group by tie group, four samples at once: each group's weight
+    first, which gives its members' shared rank, then w R_x R_y of its members (their records
+    read again, now close). cross as in :func:`_cross_untied`, cubes (4,) = Σ over its tie
+    groups of the group weight cubed."""
+    zero = products[0] * 0
+    d0 = d1 = d2 = d3 = t0 = t1 = t2 = t3 = weights[0] * 0
     x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = x30 = x31 = x32 = zero
+    last = pair.size - 1
     for g in range(group_starts.size - 1):
-        w0 = w1 = w2 = w3 = zero
-        g00 = g01 = g02 = g10 = g11 = g12 = g20 = g21 = g22 = g30 = g31 = g32 = zero
-        for s in range(group_starts[g], group_starts[g + 1]):
-            at = np.int64(pair[s]) * _RECORD
-            w0, g00, g01, g02 = _gather(table, at, zero, w0, g00, g01, g02)
-            w1, g10, g11, g12 = _gather(table, at + 4, zero, w1, g10, g11, g12)
-            w2, g20, g21, g22 = _gather(table, at + 8, zero, w2, g20, g21, g22)
-            w3, g30, g31, g32 = _gather(table, at + 12, zero, w3, g30, g31, g32)
-        b0, x00, x01, x02, t0 = _close(b0, w0, g00, g01, g02, x00, x01, x02, t0)
-        b1, x10, x11, x12, t1 = _close(b1, w1, g10, g11, g12, x10, x11, x12, t1)
-        b2, x20, x21, x22, t2 = _close(b2, w2, g20, g21, g22, x20, x21, x22, t2)
-        b3, x30, x31, x32, t3 = _close(b3, w3, g30, g31, g32, x30, x31, x32, t3)
+        start, stop = group_starts[g], group_starts[g + 1]
+        w0 = w1 = w2 = w3 = weights[0] * 0
+        for s in range(start, stop):
+            _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD)
+            _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD + _U8)
+            at = np.uint64(pair[s]) * _U_RECORD
+            w0 += weights[at]
+            w1 += weights[at + _U1]
+            w2 += weights[at + _U2]
+            w3 += weights[at + _U3]
+        r0, d0, t0 = _close(d0, w0, t0)
+        r1, d1, t1 = _close(d1, w1, t1)
+        r2, d2, t2 = _close(d2, w2, t2)
+        r3, d3, t3 = _close(d3, w3, t3)
+        y0, y1, y2, y3 = zero + r0, zero + r1, zero + r2, zero + r3
+        for s in range(start, stop):
+            at = np.uint64(pair[s]) * _U_RECORD
+            x00, x01, x02 = _add(products, at, y0, x00, x01, x02)
+            x10, x11, x12 = _add(products, at + _U1, y1, x10, x11, x12)
+            x20, x21, x22 = _add(products, at + _U2, y2, x20, x21, x22)
+            x30, x31, x32 = _add(products, at + _U3, y3, x30, x31, x32)
     cross[0], cross[1], cross[2] = x00, x01, x02
     cross[3], cross[4], cross[5] = x10, x11, x12
     cross[6], cross[7], cross[8] = x20, x21, x22
@@ -202,32 +253,34 @@ def _cross_tied(table, pair, group_starts, zero, cross, cubes):
 
 
 @_compiled(parallel=True)
-def weighted_spearman(counts, rank_type, rows, cols, ref_first, ref_second, ref_pair, ref_starts,
-                      ref_offsets, ref_tied, pair, starts, offsets, tied, out):
+def weighted_spearman(counts, product_type, rows, cols, ref_first, ref_second, ref_pair,
+                      ref_starts, ref_offsets, ref_tied, pair, starts, offsets, tied, out):
     """Spearman's rho of each bootstrap sample (pair (i, j) weighs c_i c_j) between each of up
     to three references and each candidate.
 
-    counts: (B, n) int64 (exact) or float64; rank_type: an empty array of the dtype that holds
-    a doubled rank (int32 up to 46,340 conditions); rows, cols: the conditions of each pair
-    index. For the R ≤ 3 references, each one's sorted order as the two conditions
-    (``ref_first``, ``ref_second``: (R, m)) and the pair index (``ref_pair``) at each position;
+    counts: (B, n) int64 (exact) or float64; product_type: an empty array of the 8-byte type
+    whose sums of w R_x R_y are exact (float64 below 2**53: up to 512 conditions; int64 up to
+    1625; else float64, rounding); rows, cols: the conditions of each pair index. For the R ≤ 3
+    references, each one's sorted order as the two conditions (``ref_first``, ``ref_second``:
+    (R, m)) and the pair index (``ref_pair``) at each position;
     ``ref_starts[ref_offsets[r]:ref_offsets[r + 1]]`` the starts of reference r's tie groups and
     m; ``ref_tied``: whether it has ties. The same for the K candidates without the conditions
     (``pair``: (K, m), ``starts``, ``offsets``, ``tied``). out: (B, R, K).
 
     The samples go four at a time. For a block, each reference's pass along its sorted order
-    leaves its doubled ranks − 1 (R_x) in a table by pair index, beside each pair's weight, the
-    four samples of a pair in one record; each candidate's pass along its own order then sums
-    w R_x R_y (R_y its own doubled rank − 1) of the four samples and three references from one
-    record per pair, so that its sorted order is read once per four samples. With W = Σ w and
-    W³ = 4 (Σ w R/2)² / W: rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y),
+    leaves w R_x (R_x: its doubled ranks − 1) in a table by pair index, beside each pair's
+    weight, the four samples of a pair in one record; each candidate's pass along its own order
+    then sums w R_x R_y (R_y its own doubled rank − 1) of the four samples and three references
+    from one record per pair, so that its sorted order is read once per four samples. With
+    W = Σ w and W³ = 4 (Σ w R/2)² / W: rho = (Σ w R_x R_y − W³) / 4 / sqrt(S_x S_y),
     S = (W³ − Σ_groups T³) / 12 = Σ w (r − r̄)².
     """
     n_samples, n = counts.shape
     n_references, m = ref_first.shape
     k = pair.shape[0]
     for block in numba.prange((n_samples + _SAMPLES_PER_BLOCK - 1) // _SAMPLES_PER_BLOCK):
-        table = np.zeros(m * _RECORD, rank_type.dtype)
+        table = np.zeros(m * _RECORD, product_type.dtype)
+        weights = table.view(counts.dtype)
         w3 = np.empty(_SAMPLES_PER_BLOCK, counts.dtype)
         untied_cubes = np.empty(_SAMPLES_PER_BLOCK, counts.dtype)
         spread_x = np.zeros((_SAMPLES_PER_BLOCK, 3))
@@ -246,24 +299,23 @@ def weighted_spearman(counts, rank_type, rows, cols, ref_first, ref_second, ref_
             untied_cubes[slot] = cubes
             total_weight = (n * n - sum_squares) // 2
             w3[slot] = total_weight * total_weight * total_weight
-            at = 4 * slot
             for p in range(m):
-                table[p * _RECORD + at] = c[rows[p]] * c[cols[p]]
+                weights[p * _RECORD + slot] = c[rows[p]] * c[cols[p]]
             for r in range(n_references):
-                cubes = _reference_ranks(c, ref_first[r], ref_second[r], ref_pair[r],
-                                         ref_starts[ref_offsets[r]:ref_offsets[r + 1]],
-                                         ref_tied[r], table, _RECORD, at + 1 + r)
+                cubes = _reference_products(c, ref_first[r], ref_second[r], ref_pair[r],
+                                            ref_starts[ref_offsets[r]:ref_offsets[r + 1]],
+                                            ref_tied[r], table,
+                                            np.uint64(_SAMPLES_PER_BLOCK * (r + 1) + slot))
                 spread_x[slot, r] = (w3[slot] - (cubes if ref_tied[r] else untied_cubes[slot])
                                      ) / 12
-        zero = counts[0, 0] * 0
-        cross = np.zeros(3 * _SAMPLES_PER_BLOCK, counts.dtype)
+        cross = np.zeros(3 * _SAMPLES_PER_BLOCK, product_type.dtype)
         tie_cubes = np.zeros(_SAMPLES_PER_BLOCK, counts.dtype)
         for j in range(k):
             if tied[j]:
-                _cross_tied(table, pair[j], starts[offsets[j]:offsets[j + 1]], zero, cross,
+                _cross_tied(weights, table, pair[j], starts[offsets[j]:offsets[j + 1]], cross,
                             tie_cubes)
             else:
-                _cross_untied(table, pair[j], zero, cross)
+                _cross_untied(weights, table, pair[j], cross)
             for slot in range(_SAMPLES_PER_BLOCK):
                 b = block * _SAMPLES_PER_BLOCK + slot
                 if b >= n_samples:

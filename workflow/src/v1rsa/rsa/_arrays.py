@@ -13,10 +13,12 @@ METHODS = ("pearson", "spearman", "kendall_tau_a", "cosine")
 #: conditions a comparison needs, and a bootstrap sample must hold (rsatoolbox's rule)
 MIN_CONDITIONS = 3
 # Spearman in exact integers. The bootstrap sums non-negative terms w R_x R_y (R: a doubled
-# average rank − 1 of the sample's W = Σ w weighted entries, below 2W ≤ n²), at most 4W³ ≤ n⁶/2:
-# int64 up to 1625 conditions; beyond, float64 and the sums round. The permutation null's
+# average rank − 1 of the sample's W = Σ w weighted entries, below 2W ≤ n(n − 1)), below
+# 4W³ ≤ (n(n − 1))³/2: integers below 2**53, exact in float64, up to 512 conditions; int64 up to
+# 1625 conditions; beyond, float64 and the sums round. The permutation null's
 # centred rank scores (2r − m − 1), m = n(n − 1)/2 pairs, give partial sums below (m³ − m)/3:
 # integers below 2**53, exact in float64 in any order, up to 775 conditions.
+MAX_CONDITIONS_FLOAT64_RANKS = 512
 MAX_CONDITIONS_INT64_RANKS = 1625
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from v1rsa.rsa._arrays import (
+    MAX_CONDITIONS_FLOAT64_RANKS,
     MAX_CONDITIONS_INT64_RANKS,
     MIN_CONDITIONS,
     _check_candidates,
@@ -152,15 +153,18 @@ def _weighted_spearman(xs, ys, counts, n_threads):
     bound the memory of their orders); the kernel (``_kernels.weighted_spearman``, up to three
     references at a time) walks each sorted order summing the weights of four samples at once:
     doubled average ranks (ties share their weighted span), and Σ w (2r_x)(2r_y), W and
-    Σ_groups T³, all exact integers, give rho.
+    Σ_groups T³, all exact integers, give rho. The sums Σ w (2r_x)(2r_y) are integers below
+    2**53 up to 512 conditions and are summed in float64 (exactly, and faster than in int64);
+    in int64 beyond (see ``MAX_CONDITIONS_FLOAT64_RANKS``).
     """
     from v1rsa import _kernels  # numba: imported on first use, so that `import v1rsa.rsa` is light
 
     n = counts.shape[1]
     counts = np.ascontiguousarray(
         counts, dtype=np.int64 if n <= MAX_CONDITIONS_INT64_RANKS else np.float64)
-    # a doubled rank is below n²: int32 holds it up to 46,340 conditions
-    rank_type = np.empty(0, dtype=np.int32 if n <= 46340 else counts.dtype)
+    # the sums of w R_x R_y: exact in float64 (the fastest) below 2**53, else in int64
+    product_type = np.empty(0, dtype=np.int64 if MAX_CONDITIONS_FLOAT64_RANKS < n
+                            <= MAX_CONDITIONS_INT64_RANKS else np.float64)
     condition = _condition_dtype(n)
     rows, cols = (index.astype(condition) for index in np.triu_indices(n, 1))
     # the references three at a time, each three sorted once
@@ -173,7 +177,7 @@ def _weighted_spearman(xs, ys, counts, n_threads):
             candidates = _sorted_orders(ys[start:stop], n, conditions=False)
             for first, last, orders in references:
                 part = np.empty((len(counts), last - first, stop - start))
-                _kernels.weighted_spearman(counts, rank_type, rows, cols, *orders, *candidates,
+                _kernels.weighted_spearman(counts, product_type, rows, cols, *orders, *candidates,
                                            part)
                 out[:, first:last, start:stop] = part
     return out
