@@ -17,6 +17,8 @@ is 0, not NaN. Definitions and sources: ``docs/science.md#rdm-comparators``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.stats
 
@@ -80,6 +82,15 @@ def _compare_rows(xs: np.ndarray, ys: np.ndarray, method: str) -> np.ndarray:
     if method == "kendall_tau_a":
         return np.array([[_tau_a(x, y) for y in ys] for x in xs]).reshape(len(xs), len(ys))
     return _cosine(_comparable(xs, method), _comparable(ys, method))
+
+
+def _compare_rows_each(x_groups: Sequence[np.ndarray], ys: np.ndarray, method: str) -> list:
+    """:func:`_compare_rows` of each xs in ``x_groups`` with the same ys, the same numbers as
+    separate calls; the ys (many candidates) are made comparable, for Spearman ranked, once."""
+    if method == "kendall_tau_a":
+        return [_compare_rows(xs, ys, method) for xs in x_groups]
+    ys = _comparable(ys, method)
+    return [_cosine(_comparable(xs, method), ys) for xs in x_groups]
 
 
 def compare_many(reference, candidates, method: str) -> np.ndarray:

@@ -16,8 +16,7 @@ from v1rsa.rsa.comparators import (
     _centred_gram,
     _check_activations,
     _cka_from_grams,
-    _compare_rows,
-    compare_many,
+    _compare_rows_each,
 )
 from v1rsa.rsa.model_comparison import (
     BootstrapSamples,
@@ -86,6 +85,7 @@ def rsa_table(
     names = [str(name) for name in candidates]
     stack = np.stack([np.asarray(candidates[name], dtype=np.float64) for name in candidates])
     stack = _check_candidates(stack, n, "candidates")
+    ys = _upper(stack)
     if reference_folds is not None:
         reference_folds = np.asarray(reference_folds, dtype=np.float64)
         if reference_folds.ndim != 3 or reference_folds.shape[1:] != (n, n):
@@ -110,7 +110,11 @@ def rsa_table(
     fold_samples = np.full((n_methods, n_bootstrap, k), np.nan)
     nulls = np.empty((n_methods, n_permutations, k))
     for i, method in enumerate(methods):
-        value = compare_many(reference_rdm, stack, method)
+        # the value and each fold's, from the candidates ranked (for Spearman) once
+        value, *fold_values = _compare_rows_each(
+            [_upper(reference_rdm)[None]] + ([] if reference_folds is None
+                                             else [_upper(reference_folds)]), ys, method)
+        value = value[0]
         # V1's RDM and its fold RDMs on the same draws, in one pass over the candidates
         resampled = compare_resampled(references, stack, method, indices, n_threads=n_threads)
         samples[i] = resampled[:, 0]
@@ -119,8 +123,7 @@ def rsa_table(
         per_method["value"][i] = value
         if reference_folds is not None:
             ceiling[i] = noise_ceiling(reference_folds, method)
-            per_method["value_fold_mean"][i] = _compare_rows(
-                _upper(reference_folds), _upper(stack), method).mean(axis=0)
+            per_method["value_fold_mean"][i] = fold_values[0].mean(axis=0)
             fold_samples[i] = resampled[:, 1:].mean(axis=1)
         rows = _statistics(BootstrapSamples.one_factor(samples[i], value, n),
                            BootstrapSamples.one_factor(fold_samples[i],
