@@ -185,8 +185,9 @@ def _cross_untied(weights, products, pair, cross):
     x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = x30 = x31 = x32 = zero
     last = pair.size - 1
     for s in range(pair.size):
-        _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD)
-        _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD + _U8)
+        ahead = np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD
+        _prefetch(weights, ahead)  # the record's two cache lines
+        _prefetch(weights, ahead + _U8)
         at = np.uint64(pair[s]) * _U_RECORD
         d0, x00, x01, x02 = _step(weights, products, at, zero, d0, x00, x01, x02)
         d1, x10, x11, x12 = _step(weights, products, at + _U1, zero, d1, x10, x11, x12)
@@ -227,8 +228,9 @@ def _cross_tied(weights, products, pair, group_starts, cross, cubes):
         start, stop = group_starts[g], group_starts[g + 1]
         w0 = w1 = w2 = w3 = weights[0] * 0
         for s in range(start, stop):
-            _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD)
-            _prefetch(weights, np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD + _U8)
+            ahead = np.uint64(pair[min(s + _AHEAD, last)]) * _U_RECORD
+            _prefetch(weights, ahead)  # the record's two cache lines
+            _prefetch(weights, ahead + _U8)
             at = np.uint64(pair[s]) * _U_RECORD
             w0 += weights[at]
             w1 += weights[at + _U1]
