@@ -164,15 +164,20 @@ def _reference_products(c, first, second, pair, group_starts, tied, table, slot)
 
 
 @_compiled(fastmath={"contract"})
+def _add(products, at, y, x0, x1, x2):
+    """w R_x R_y of one pair in one sample (``at``: its weight), added for the three references."""
+    return (x0 + products[at + _U4] * y, x1 + products[at + _U8] * y,
+            x2 + products[at + _U12] * y)
+
+
+@_compiled(fastmath={"contract"})
 def _step(weights, products, at, zero, doubled_before, x0, x1, x2):
     """One pair of an untied candidate's walk in one sample (``at``: the sample's weight in the
     table): its doubled rank − 1 R_y from the doubled weight before it, and w R_x R_y added for
     the three references. Returns the doubled weight before the next pair and the three sums."""
     w = weights[at]
     rank = doubled_before + w
-    y = zero + rank  # in the products' type
-    return (rank + w, x0 + products[at + _U4] * y, x1 + products[at + _U8] * y,
-            x2 + products[at + _U12] * y)
+    return (rank + w,) + _add(products, at, zero + rank, x0, x1, x2)  # R_y in the products' type
 
 
 @_compiled(fastmath={"contract"})
@@ -205,13 +210,6 @@ def _close(doubled_before, group_weight, cubes):
     next group, and Σ T³ with its weight added."""
     rank = doubled_before + group_weight
     return rank, rank + group_weight, cubes + group_weight * group_weight * group_weight
-
-
-@_compiled(fastmath={"contract"})
-def _add(products, at, y, x0, x1, x2):
-    """w R_x R_y of one pair in one sample (``at``: its weight), added for the three references."""
-    return (x0 + products[at + _U4] * y, x1 + products[at + _U8] * y,
-            x2 + products[at + _U12] * y)
 
 
 @_compiled(fastmath={"contract"})
